@@ -1,0 +1,3 @@
+from vfioctl.cli.entry import main
+
+raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""Global options, shared by every command through typer's context object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from vfioctl.present.output import Output
+
+
+@dataclass
+class State:
+    root: str = "/"
+    demo: bool = False
+    backend: str | None = None
+    fmt: str = "auto"
+    quiet: bool = False
+    _host: object = field(default=None, repr=False)
+    _root_resolved: str | None = field(default=None, repr=False)
+    output: Output | None = field(default=None, repr=False)
+
+    def root_path(self) -> str:
+        if self._root_resolved is None:
+            if self.demo:
+                from vfioctl.testing.demo import demo_root
+                self._root_resolved = demo_root()
+            else:
+                self._root_resolved = os.path.abspath(self.root)
+        return self._root_resolved
+
+    def host(self, *, names: bool = True, holders: bool = True):
+        """Read the host once per invocation."""
+        if self._host is None:
+            from vfioctl.sysfs.reader import read_host
+            self._host = read_host(self.root_path(), names=names, holders=holders)
+            if self.output is not None:
+                for w in self._host.warnings:
+                    self.output.warn(w)
+        return self._host
+
+    def out(self, json_mode: bool) -> Output:
+        self.output = Output(json_mode=json_mode, fmt=self.fmt, quiet=self.quiet)
+        return self.output
+
+
+#: The state of the running invocation (for the top-level error handler).
+CURRENT: list[State] = []

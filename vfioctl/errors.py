@@ -1,0 +1,112 @@
+"""Errors a user can cause, each with a remedy and a documented exit code.
+
+Exit codes (documented in vfioctl(8), EXIT STATUS):
+
+  0  success (for reset-info/check: a hot reset is possible)
+  1  the answer is "no": reset-info/check found a hot reset impossible
+  2  usage error: bad option, malformed or ambiguous DEVICE
+  3  not found: no such PCI function, group or cdev
+  4  host error: ROOT has no sys/, sysfs missing or unreadable
+  5  permission denied
+  6  refused for safety: not confirmed (no --yes when not interactive, or declined)
+  7  the kernel refused the operation (errno kept in the JSON error object)
+  8  the operation ran but verification failed (a function vanished, config unreadable)
+  9  backend unavailable (unknown --backend, VFIO nodes missing)
+ 70  internal error (a bug: please report it with the traceback)
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_NO = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_HOST = 4
+EXIT_PERMISSION = 5
+EXIT_REFUSED = 6
+EXIT_KERNEL = 7
+EXIT_VERIFY = 8
+EXIT_BACKEND = 9
+EXIT_INTERNAL = 70
+
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_NO: "hot reset not possible (reset-info, check)",
+    EXIT_USAGE: "usage error",
+    EXIT_NOT_FOUND: "device, group or cdev not found",
+    EXIT_HOST: "host root/sysfs missing or unreadable",
+    EXIT_PERMISSION: "permission denied",
+    EXIT_REFUSED: "refused for safety (not confirmed)",
+    EXIT_KERNEL: "the kernel refused the operation",
+    EXIT_VERIFY: "operation ran but verification failed",
+    EXIT_BACKEND: "backend unavailable",
+    EXIT_INTERNAL: "internal error",
+}
+
+
+class VfioctlError(Exception):
+    """Base for every error a user can cause.
+
+    ``message`` says what is wrong (one line), ``hint`` what to do (one line),
+    ``code`` is the exit status, ``kind`` a stable identifier for JSON.
+    """
+
+    code = EXIT_INTERNAL
+    kind = "error"
+
+    def __init__(self, message: str, hint: str = "", *, code: int | None = None,
+                 kind: str | None = None, **details):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if code is not None:
+            self.code = code
+        if kind is not None:
+            self.kind = kind
+        self.details = details
+
+    def to_json(self) -> dict:
+        d = {"kind": self.kind, "message": self.message, "hint": self.hint,
+             "exit_code": self.code}
+        d.update({k: v for k, v in self.details.items() if v is not None})
+        return d
+
+
+class UsageError(VfioctlError):
+    code = EXIT_USAGE
+    kind = "usage"
+
+
+class NotFoundError(VfioctlError):
+    code = EXIT_NOT_FOUND
+    kind = "not-found"
+
+
+class HostError(VfioctlError):
+    code = EXIT_HOST
+    kind = "host"
+
+
+class PermissionDenied(VfioctlError):
+    code = EXIT_PERMISSION
+    kind = "permission"
+
+
+class Refused(VfioctlError):
+    code = EXIT_REFUSED
+    kind = "refused"
+
+
+class KernelRefused(VfioctlError):
+    code = EXIT_KERNEL
+    kind = "kernel"
+
+
+class VerifyFailed(VfioctlError):
+    code = EXIT_VERIFY
+    kind = "verify"
+
+
+class BackendUnavailable(VfioctlError):
+    code = EXIT_BACKEND
+    kind = "backend"

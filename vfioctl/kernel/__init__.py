@@ -1,0 +1,54 @@
+"""Kernel backends: the only code that opens VFIO nodes or issues ioctls.
+
+``real`` (:mod:`vfioctl.kernel.real`) talks to the running kernel; ``sim``
+(:mod:`vfioctl.kernel.sim`) simulates it over a fixture root.  Third-party
+backends register a class under the ``vfioctl.backends`` entry-point group;
+it is constructed as ``cls(root)`` and must implement
+:class:`vfioctl.kernel.base.KernelBackend`.
+"""
+
+from __future__ import annotations
+
+BUILTIN = {
+    "real": ("vfioctl.kernel.real", "RealKernel", "ioctls on the running kernel's VFIO nodes"),
+    "sim": ("vfioctl.kernel.sim", "SimKernel", "simulated kernel over a fixture root"),
+}
+
+
+def available() -> dict[str, str]:
+    """name -> description of every backend (built-ins and entry points)."""
+    out = {k: v[2] for k, v in BUILTIN.items()}
+    for ep in _entry_points():
+        out.setdefault(ep.name, f"plug-in {ep.value}")
+    return out
+
+
+def _entry_points():
+    try:
+        from importlib.metadata import entry_points
+        return list(entry_points(group="vfioctl.backends"))
+    except Exception:  # pragma: no cover - broken metadata
+        return []
+
+
+def default_name(root: str) -> str:
+    import os
+    return "real" if os.path.abspath(root) == "/" else "sim"
+
+
+def get_backend(name: str | None, root: str):
+    from vfioctl.errors import BackendUnavailable
+    name = name or default_name(root)
+    if name in BUILTIN:
+        mod, cls, _ = BUILTIN[name]
+        import importlib
+        return getattr(importlib.import_module(mod), cls)(root)
+    for ep in _entry_points():
+        if ep.name == name:
+            try:
+                return ep.load()(root)
+            except Exception as e:
+                raise BackendUnavailable(f"backend {name!r} failed to load: {e}",
+                                         "check the plug-in's installation") from None
+    raise BackendUnavailable(f"no backend named {name!r}",
+                             "choose one of: " + ", ".join(sorted(available())))

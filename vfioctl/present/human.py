@@ -1,0 +1,204 @@
+"""Human views of the JSON documents (one renderer per document type).
+
+Renderers take the very document ``--json`` prints, so the table and the JSON
+can never disagree.
+"""
+
+from __future__ import annotations
+
+from vfioctl.present.output import Canvas
+
+
+def _s(v, dash: str = "-") -> str:
+    return dash if v is None or v == "" else str(v)
+
+
+def _holders(hs) -> str:
+    return ", ".join(f"{h['comm']}({h['pid']})" for h in hs) or "-"
+
+
+def _vfio_col(f: dict) -> str:
+    v = f["vfio"]
+    if not v["bound"]:
+        return "-"
+    parts = []
+    if v["group_node"]:
+        parts.append(v["group_node"].rsplit("/", 1)[1] if not v["noiommu"]
+                     else v["group_node"].rsplit("/", 1)[1])
+    if v["cdev_node"]:
+        parts.append(v["vfio_dev"])
+    elif v["vfio_dev"]:
+        parts.append(f"{v['vfio_dev']}(no cdev)")
+    return " ".join(parts) or "bound"
+
+
+def _name(f: dict) -> str:
+    n = " ".join(x for x in (f.get("vendor_name"), f.get("device_name")) if x)
+    return n or f["class_name"]
+
+
+def render_list(d: dict, c: Canvas) -> None:
+    rows, styles = [], []
+    for f in d["functions"]:
+        rows.append([f["address"], f["ids"] if "ids" in f else f"{(f['vendor'] or '?')[2:]}:{(f['device'] or '?')[2:]}",
+                     _name(f), _s(f["driver"]), _s(f["iommu_group"]), _vfio_col(f),
+                     _s(f["hot_reset"], "none"), _holders(f["holders"])])
+        styles.append("ok" if f["vfio"]["bound"] else None)
+    c.table(["ADDRESS", "IDS", "NAME", "DRIVER", "GROUP", "VFIO", "HOT RESET", "HELD BY"],
+            rows, styles)
+    h = d["host"]
+    iommu = "no IOMMU units" if h["iommu"]["units_present"] is False else (
+        "IOMMU on" if h["iommu"]["units_present"] else "IOMMU unknown")
+    c.line(f"{len(rows)} function(s); {iommu}; /dev/iommu "
+           f"{'present' if h['iommu']['dev_iommu'] else 'absent'}; noiommu mode "
+           f"{_s({True: 'on', False: 'off'}.get(h['iommu']['enable_unsafe_noiommu_mode']), 'n/a')}",
+           "dim")
+
+
+def render_groups(d: dict, c: Canvas) -> None:
+    rows, styles = [], []
+    for g in d["groups"]:
+        members = ", ".join(f"{a}[{_s(g['drivers'].get(a), 'none')}]" for a in g["members"])
+        if g["other_members"]:
+            members += (", " if members else "") + ", ".join(g["other_members"])
+        via = "yes" if g["viable"] else "NO: " + ", ".join(
+            f"{b['address']} on {b['driver']}" for b in g["viability_blockers"])
+        rows.append([str(g["iommu_group"]), _s(g["type"]), g["node"] if g["node_present"] else "-",
+                     via, _holders(g["holders"]), members])
+        styles.append(None if g["viable"] else "warn")
+    c.table(["GROUP", "TYPE", "NODE", "VIABLE", "HELD BY", "MEMBERS"], rows, styles)
+
+
+def _kvs_function(f: dict) -> list[tuple[str, str]]:
+    v = f["vfio"]
+    rc = f.get("reset_caps") or {}
+
+    def tri(x):
+        return {True: "yes", False: "no", None: "unknown (config space not readable: run as root)"}[x]
+    ids = f"{_s(f['vendor'])}:{_s(f['device'])} (subsystem {_s(f['subsystem_vendor'])}:" \
+          f"{_s(f['subsystem_device'])}, class {_s(f['class'])} {f['class_name']}, " \
+          f"rev {_s(f['revision'])})"
+    pairs = [
+        ("name", _name(f)),
+        ("ids", ids),
+        ("driver", _s(f["driver"], "none") + (f" (driver_override: {f['driver_override']})"
+                                              if f["driver_override"] else "")),
+        ("iommu_group", _s(f["iommu_group"], "none")),
+        ("parent bridge", _s(f["parent"], f"none (root bus {f['root_bus']})")),
+        ("bus / slot", f"{f['bus']} / {_s(f['slot'], 'no slot')}"),
+    ]
+    if f["physfn"]:
+        pairs.append(("SR-IOV", f"VF of {f['physfn']}"))
+    if f["virtfns"] or f.get("sriov_totalvfs"):
+        pairs.append(("SR-IOV", f"PF with {len(f['virtfns'])} VF(s) enabled "
+                                f"(total {_s(f.get('sriov_totalvfs'))}): " +
+                      (", ".join(f["virtfns"]) or "-")))
+    pairs += [
+        ("numa_node", _s(f["numa_node"])),
+        ("reset_method", " ".join(f["reset_method"]) if f["reset_method"] is not None
+         else "(attribute absent)"),
+        ("FLR / AF FLR / PM reset", f"{tri(rc.get('flr'))} / {tri(rc.get('af_flr'))} / "
+                                    f"{tri(rc.get('pm_reset'))}"),
+        ("hot reset", _s(f["hot_reset"], "none")),
+        ("vfio", "bound" if v["bound"] else "not bound"),
+    ]
+    if v["bound"]:
+        pairs += [
+            ("group node", _s(v["group_node"]) + (" (noiommu)" if v["noiommu"] else "")),
+            ("cdev", (v["cdev_node"] + f" ({v['cdev_devt']})") if v["cdev_node"] else
+             (f"{v['vfio_dev']}: no dev attribute (kernel without VFIO_DEVICE_CDEV, or noiommu)"
+              if v["vfio_dev"] else "-")),
+            ("held by", _holders(f["holders"])),
+        ]
+    pairs.append(("sysfs", f["sysfs_path"]))
+    return pairs
+
+
+def render_plan(p: dict, c: Canvas, *, title: bool = True) -> None:
+    if title:
+        c.title(f"Hot reset of {p['target']}: " + (
+            f"{p['kind']} reset" if p["kind"] else "not possible"))
+    c.line(f"  {p['why']}")
+    if p["kind"]:
+        c.line(f"  dev_set: {_s(p['dev_set']['key'])} = "
+               f"{', '.join(p['dev_set']['members']) or '(target not on vfio-pci)'}")
+        rows, styles = [], []
+        for a in p["affected"]:
+            rows.append([a["address"], _s(a["iommu_group"], "NONE"), _s(a["driver"], "none"),
+                         "yes" if a["in_dev_set"] else "NO", _holders(a["holders"])])
+            styles.append(None if a["in_dev_set"] else "bad")
+        c.table(["AFFECTED FUNCTION", "GROUP", "DRIVER", "IN DEV_SET", "HELD BY"], rows, styles,
+                title=f"A hot reset hits these {len(rows)} function(s):")
+    for mode, v in p["verdicts"].items():
+        label = "legacy groups" if mode == "group" else "iommufd (cdev)"
+        if v["possible"]:
+            extra = (f"opens {', '.join(v['groups_to_open'])}" if mode == "group"
+                     else f"binds {', '.join(v['devices_to_bind'])}")
+            c.line(f"  {label}: possible ({extra})", "ok")
+        else:
+            state = "unavailable" if not v["available"] else "refused"
+            exp = v["expected"]
+            ans = (f"the kernel would answer {exp['errno']}" if exp["errno"]
+                   else "vfioctl stops")
+            c.line(f"  {label}: {state} — {ans} at {exp['step']}", "bad")
+            for r in v["reasons"]:
+                c.bullet(r["message"], "bad")
+    for n in p["notes"]:
+        c.line(f"  note: {n}", "dim")
+
+
+def render_show(d: dict, c: Canvas) -> None:
+    f = d["function"]
+    c.title(f"{f['address']}  {_name(f)}")
+    c.kv(_kvs_function(f))
+    g = d.get("iommu_group_info")
+    if g:
+        via = "viable" if g["viable"] else "NOT viable: " + ", ".join(
+            f"{b['address']} is on {b['driver']}" for b in g["viability_blockers"])
+        c.line(f"IOMMU group {g['iommu_group']} ({_s(g['type'])}): {', '.join(g['members'])} "
+               f"— {via}")
+    render_plan(d["reset"], c)
+
+
+def render_reset_info(d: dict, c: Canvas) -> None:
+    render_plan(d["reset"], c)
+    pi = d.get("predicted_info")
+    if pi:
+        g = pi["group"]
+        if g["errno"]:
+            c.line(f"  predicted VFIO_DEVICE_GET_PCI_HOT_RESET_INFO (group): {g['errno']}")
+        else:
+            c.line("  predicted VFIO_DEVICE_GET_PCI_HOT_RESET_INFO (group): " + ", ".join(
+                f"{e['address']} group {e['group_id']}" for e in g["devices"]))
+        i = pi["iommufd"]
+        if not i["errno"]:
+            c.line(f"  predicted (iommufd, target bound): flags {i['flags']:#x} " + ", ".join(
+                f"{e['address']} {e['devid']}" for e in i["devices"]))
+    k = d.get("kernel")
+    if k:
+        render_kernel_info(k, c)
+    c.line(f"verdict: hot reset {'POSSIBLE' if d['reset']['possible'] else 'NOT possible'}"
+           + (f" (default mode: {d['reset']['default_mode']})" if d["reset"]["possible"] else ""),
+           "ok" if d["reset"]["possible"] else "bad")
+
+
+def render_kernel_info(k: dict, c: Canvas) -> None:
+    c.title(f"Kernel answer ({k['mode']}, backend {k['backend']}):")
+    if k.get("errno"):
+        c.line(f"  VFIO_DEVICE_GET_PCI_HOT_RESET_INFO failed at {k.get('step')}: {k['errno']}"
+               + (f" — {k['explanation']}" if k.get("explanation") else ""), "bad")
+    else:
+        c.line(f"  flags {k['flags']:#x}" + (" (DEV_ID" + ("|DEV_ID_OWNED" if k["flags"] & 2 else "")
+                                               + ")" if k["flags"] & 1 else ""))
+        for e in k["devices"]:
+            if "group_id" in e:
+                c.bullet(f"{e['address']} group {e['group_id']}")
+            else:
+                c.bullet(f"{e['address']} devid {e['devid_text']}")
+    if k.get("agrees") is not None:
+        if k["agrees"]:
+            c.line("  the kernel agrees with the prediction", "ok")
+        else:
+            c.line("  DISAGREEMENT with the prediction:", "bad")
+            for m in k["disagreements"]:
+                c.bullet(m, "bad")

@@ -1,0 +1,166 @@
+"""Model -> JSON documents (schema ``vfioctl/1``, documented in vfioctl-json(5)).
+
+Every document is an object with ``"schema": "vfioctl/1"`` and ``"command"``;
+names follow the kernel's vocabulary (iommu_group, dev_set, devid, driver,
+reset_method).  Unknown values are ``null``, never guessed.  Fields are only
+ever added within one schema version; a rename or removal bumps it.
+"""
+
+from __future__ import annotations
+
+from vfioctl import JSON_SCHEMA
+from vfioctl.model.host import Holder, Host, IommuGroup, PciFunction
+from vfioctl.model import scope as sc
+
+
+def doc(command: str, **body) -> dict:
+    d = {"schema": JSON_SCHEMA, "command": command}
+    d.update(body)
+    return d
+
+
+def _hex(v: int | None, width: int) -> str | None:
+    return None if v is None else f"0x{v:0{width}x}"
+
+
+def holder(h: Holder) -> dict:
+    return {"pid": h.pid, "comm": h.comm, "node": h.node}
+
+
+def host_summary(host: Host) -> dict:
+    return {
+        "root": host.root,
+        "iommu": {"units_present": host.iommu_present, "dev_iommu": host.dev_iommu,
+                  "enable_unsafe_noiommu_mode": host.noiommu_mode},
+        "dev_vfio": sorted(host.dev_vfio),
+        "holders_scanned": host.holders is not None,
+        "holders_unreadable_processes": host.holders_unreadable,
+    }
+
+
+def reset_kind_brief(host: Host, fn: PciFunction) -> str | None:
+    kind, _, _, _ = sc.reset_kind(host, fn)
+    return kind
+
+
+def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
+    g = host.group_of(fn)
+    slot = host.slot_for(fn.address)
+    cdev = host.cdev_node(fn)
+    d = {
+        "address": str(fn.address),
+        "vendor": _hex(fn.vendor, 4), "device": _hex(fn.device, 4),
+        "subsystem_vendor": _hex(fn.subsystem_vendor, 4),
+        "subsystem_device": _hex(fn.subsystem_device, 4),
+        "class": _hex(fn.class_code, 6), "class_name": fn.class_name,
+        "revision": _hex(fn.revision, 2),
+        "vendor_name": fn.vendor_name, "device_name": fn.device_name,
+        "driver": fn.driver, "driver_override": fn.driver_override,
+        "iommu_group": fn.iommu_group,
+        "parent": str(fn.parent) if fn.parent else None,
+        "root_bus": fn.root_bus,
+        "bus": fn.address.bus_id,
+        "slot": slot.name if slot else None,
+        "physfn": str(fn.physfn) if fn.physfn else None,
+        "virtfns": [str(v) for v in fn.virtfns],
+        "numa_node": fn.numa_node,
+        "reset_method": list(fn.reset_method) if fn.reset_method is not None else None,
+        "hot_reset": reset_kind_brief(host, fn),
+        "vfio": {
+            "bound": fn.vfio_bound,
+            "group_node": g.node if (g and fn.vfio_bound) else None,
+            "noiommu": bool(g and g.noiommu),
+            "vfio_dev": fn.vfio_dev,
+            "cdev_node": cdev,
+            "cdev_devt": fn.vfio_dev_devt,
+        },
+        "holders": [holder(h) for h in host.group_holders(g) + host.device_holders(fn)]
+        if fn.vfio_bound else [],
+    }
+    if not brief:
+        d.update({
+            "sysfs_path": "/sys/" + fn.sysfs_path,
+            "header_type": fn.header_type,
+            "secondary_bus": fn.secondary_bus, "subordinate_bus": fn.subordinate_bus,
+            "sriov_totalvfs": fn.sriov_totalvfs, "sriov_numvfs": fn.sriov_numvfs,
+            "reset_caps": {
+                "config_size": fn.config_size,
+                "config_readable": None if fn.config_size is None else fn.config_size > 64,
+                "flr": fn.caps.flr, "af_flr": fn.caps.af_flr, "pm_reset": fn.caps.pm_reset,
+                "pcie_type": fn.caps.pcie_type, "hotplug_capable": fn.caps.hotplug_capable,
+            },
+        })
+    return d
+
+
+def group(host: Host, g: IommuGroup) -> dict:
+    blockers = host.viability_blockers(g)
+    node_name = g.node.rsplit("/", 1)[1]
+    return {
+        "iommu_group": g.number, "type": g.type, "name": g.name, "noiommu": g.noiommu,
+        "node": g.node, "node_present": node_name in host.dev_vfio,
+        "members": [str(a) for a in g.members],
+        "other_members": list(g.other_members),
+        "drivers": {str(a): host.functions[a].driver for a in g.members if a in host.functions},
+        "viable": not blockers,
+        "viability_blockers": [{"address": str(f.address), "driver": f.driver} for f in blockers],
+        "vfio_bound": all(host.functions[a].vfio_bound or host.functions[a].driver is None
+                          or host.functions[a].driver == "pcieport"
+                          for a in g.members if a in host.functions),
+        "holders": [holder(h) for h in host.group_holders(g)],
+    }
+
+
+def verdict(v: sc.Verdict) -> dict:
+    step, err = v.expected
+    return {
+        "mode": v.mode, "available": v.available, "possible": v.possible,
+        "expected": {"step": step, "errno": err},
+        "reasons": [r.to_json() for r in v.reasons],
+        "groups_to_open": [g.node for g in v.groups] if v.mode == sc.GROUP else None,
+        "devices_to_bind": [str(f.address) for f in v.binds] if v.mode == sc.IOMMUFD else None,
+    }
+
+
+def plan(host: Host, p: sc.ResetPlan) -> dict:
+    return {
+        "target": str(p.target.address),
+        "kind": p.kind, "why": p.why,
+        "slot": p.slot.name if p.slot else None,
+        "bus": p.bus, "bridge": str(p.bridge) if p.bridge else None,
+        "dev_set": {"key": p.dev_set_key, "members": [str(f.address) for f in p.dev_set]},
+        "affected": [{
+            "address": str(a.address),
+            "iommu_group": a.group.number if a.group else None,
+            "driver": a.function.driver,
+            "vfio_bound": a.function.vfio_bound,
+            "in_dev_set": a.in_dev_set,
+            "is_bridge": a.function.is_bridge,
+            "holders": [holder(h) for h in a.group_holders + a.device_holders],
+        } for a in p.affected],
+        "possible": p.possible,
+        "default_mode": p.default_mode(),
+        "verdicts": {m: verdict(v) for m, v in p.verdicts.items()},
+        "notes": list(p.notes),
+        "assumptions": list(sc.ASSUMPTIONS),
+    }
+
+
+def predicted_info(host: Host, p: sc.ResetPlan) -> dict:
+    """What VFIO_DEVICE_GET_PCI_HOT_RESET_INFO should answer, per mode.
+
+    ``group``: after opening the target through its group.  ``iommufd``:
+    after binding only the target (what ``reset-info --kernel`` does).
+    """
+    gerr, gent = sc.predict_info_group(host, p)
+    ierr, iflags, ient = sc.predict_info_iommufd(host, p, {p.target.address})
+    return {
+        "group": {"errno": gerr, "flags": 0 if gerr is None else None,
+                  "devices": [{"address": e.address, "group_id": e.group_id} for e in gent]},
+        "iommufd": {"errno": ierr, "flags": iflags if ierr is None else None,
+                    "devices": [{"address": e.address, "devid": e.devid} for e in ient]},
+    }
+
+
+def error(command: str, err) -> dict:
+    return doc(command, error=err.to_json())

@@ -1,0 +1,159 @@
+"""The one output sink: data to stdout, diagnostics to stderr.
+
+Human output goes through a :class:`Canvas`: :class:`PlainCanvas` writes
+aligned plain text (used when stdout is not a TTY, and fast: no rich import),
+:class:`RichCanvas` draws rich tables (TTY, or ``--format table``).  With
+``--json`` stdout carries exactly one JSON document, also on failure.
+``NO_COLOR`` is honoured (rich reads it; the plain canvas never colours).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Callable, Sequence
+
+STYLES = {"ok": "green", "bad": "bold red", "warn": "yellow", "dim": "dim", "head": "bold"}
+
+
+class Canvas:
+    def title(self, text: str) -> None: ...
+    def line(self, text: str = "", style: str | None = None) -> None: ...
+    def kv(self, pairs: Sequence[tuple[str, str]]) -> None: ...
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]],
+              styles: Sequence[str | None] | None = None, title: str | None = None) -> None: ...
+    def bullet(self, text: str, style: str | None = None, mark: str = "-") -> None: ...
+    def close(self) -> None: ...
+
+
+class PlainCanvas(Canvas):
+    def __init__(self, stream):
+        self.s = stream
+
+    def title(self, text: str) -> None:
+        self.s.write(text + "\n")
+
+    def line(self, text: str = "", style: str | None = None) -> None:
+        self.s.write(text + "\n")
+
+    def kv(self, pairs) -> None:
+        if not pairs:
+            return
+        w = max(len(k) for k, _ in pairs)
+        for k, v in pairs:
+            self.s.write(f"  {k + ':':<{w + 1}} {v}\n")
+
+    def table(self, headers, rows, styles=None, title=None) -> None:
+        if title:
+            self.s.write(title + "\n")
+        cols = len(headers)
+        widths = [len(h) for h in headers]
+        for r in rows:
+            for i in range(cols):
+                widths[i] = max(widths[i], len(r[i]))
+        fmt = lambda r: "  ".join(  # noqa: E731
+            (c.ljust(widths[i]) if i < cols - 1 else c) for i, c in enumerate(r)).rstrip()
+        out = [fmt(headers)]
+        out.extend(fmt(r) for r in rows)
+        self.s.write("\n".join(out) + "\n")
+
+    def bullet(self, text: str, style: str | None = None, mark: str = "-") -> None:
+        self.s.write(f"  {mark} {text}\n")
+
+
+class RichCanvas(Canvas):
+    def __init__(self, stream, *, force_terminal: bool | None = None, width: int | None = None):
+        from rich.console import Console  # lazy: only when a table is drawn
+        self.c = Console(file=stream, force_terminal=force_terminal, width=width,
+                         highlight=False, soft_wrap=False)
+
+    def title(self, text: str) -> None:
+        self.c.print(text, style="bold", markup=False)
+
+    def line(self, text: str = "", style: str | None = None) -> None:
+        self.c.print(text, style=STYLES.get(style or "", None), markup=False)
+
+    def kv(self, pairs) -> None:
+        from rich.table import Table
+        t = Table(show_header=False, box=None, padding=(0, 1, 0, 2))
+        t.add_column(style="bold")
+        t.add_column(overflow="fold")
+        for k, v in pairs:
+            t.add_row(k, v)
+        self.c.print(t)
+
+    def table(self, headers, rows, styles=None, title=None) -> None:
+        from rich.table import Table
+        from rich import box
+        t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+        for h in headers:
+            t.add_column(h, overflow="fold")
+        for i, r in enumerate(rows):
+            st = styles[i] if styles else None
+            t.add_row(*r, style=STYLES.get(st or "", None))
+        self.c.print(t)
+
+    def bullet(self, text: str, style: str | None = None, mark: str = "-") -> None:
+        from rich.text import Text
+        self.c.print(Text(f"  {mark} ") + Text(text, style=STYLES.get(style or "", "")))
+
+
+class Output:
+    """Where a command's result and diagnostics go."""
+
+    def __init__(self, *, json_mode: bool = False, fmt: str = "auto", quiet: bool = False,
+                 stdout=None, stderr=None):
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        if fmt == "auto":
+            fmt = "table" if _isatty(self.stdout) else "plain"
+        self.fmt = fmt
+        self.emitted = False
+
+    def canvas(self) -> Canvas:
+        if self.fmt == "table":
+            width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else None
+            return RichCanvas(self.stdout, width=width,
+                              force_terminal=True if not _isatty(self.stdout) else None)
+        return PlainCanvas(self.stdout)
+
+    def emit(self, document: dict, human: Callable[[Canvas], None]) -> None:
+        self.emitted = True
+        if self.json_mode:
+            self.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+        else:
+            c = self.canvas()
+            human(c)
+        self.stdout.flush()
+
+    def json_line(self, document: dict) -> None:
+        self.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+        self.stdout.flush()
+
+    def warn(self, msg: str) -> None:
+        if not self.quiet:
+            self.stderr.write(f"vfioctl: warning: {msg}\n")
+
+    def info(self, msg: str) -> None:
+        if not self.quiet:
+            self.stderr.write(f"{msg}\n")
+
+    def error(self, command: str, err) -> None:
+        """Print a user error: message + hint on stderr; JSON error object on stdout."""
+        self.stderr.write(f"vfioctl: error: {err.message}\n")
+        if err.hint:
+            self.stderr.write(f"vfioctl: hint: {err.hint}\n")
+        if self.json_mode and not self.emitted:
+            from vfioctl.present.jsondoc import error as err_doc
+            self.stdout.write(json.dumps(err_doc(command, err), indent=2) + "\n")
+            self.stdout.flush()
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

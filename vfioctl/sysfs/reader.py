@@ -1,0 +1,393 @@
+"""Read a host (live or fixture) into a :class:`~vfioctl.model.host.Host`.
+
+One pass, O(devices + groups + processes): each PCI device directory is
+listed once (``os.scandir``), its config header is read once, and groups,
+slots, device nodes and holders are read from their own directories once.
+Odd entries (dangling links, garbage in a file, missing attributes) are
+skipped with a warning in ``Host.warnings``; they never abort the read.
+
+Attribute formats (drivers/pci/pci-sysfs.c): ``vendor``/``device`` are
+``0x%04x``, ``class`` ``0x%06x``, ``revision`` ``0x%02x``,
+``driver_override`` the driver name or ``(null)``, ``reset_method`` a
+space-separated list.  ``iommu_group``/``driver``/``physfn`` are symlinks
+whose basename is the value (kernel-vfio.md §4).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+
+from vfioctl.errors import HostError, PermissionDenied
+from vfioctl.model.address import PciAddress
+from vfioctl.model.host import Holder, Host, IommuGroup, PciFunction, ResetCaps, Slot
+from vfioctl.sysfs import config as cfgmod
+from vfioctl.sysfs.root import (
+    CLASS_IOMMU, DEV_IOMMU, DEV_VFIO, DEV_VFIO_DEVICES, IOMMU_GROUPS, NOIOMMU_PARAM,
+    PCI_DEVICES, PCI_SLOTS, PROC, Root,
+)
+
+_BDF = re.compile(r"^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+_HOTPLUG_ATTRS = ("power", "attention", "latch", "adapter")
+
+
+def _read(path: str, limit: int = 4096) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _text(path: str) -> str | None:
+    b = _read(path)
+    if b is None:
+        return None
+    try:
+        return b.decode("ascii").strip()
+    except UnicodeDecodeError:
+        return "\ufffd"
+
+
+def _hex(host: Host, path: str, what: str) -> int | None:
+    s = _text(path)
+    if s is None:
+        return None
+    try:
+        return int(s, 16)
+    except ValueError:
+        host.warnings.append(f"{path}: {what} is not a hex number ({s[:20]!r}); ignored")
+        return None
+
+
+def _int(s: str | None) -> int | None:
+    if s is None:
+        return None
+    try:
+        return int(s)
+    except ValueError:
+        return None
+
+
+class Reader:
+    """Reads one root.  Use :func:`read_host`."""
+
+    def __init__(self, root: Root):
+        self.root = root
+        self.sysdir = root.sys()
+
+    # -- entry point --
+    def read(self, *, holders: bool = True, full_config: bool = True,
+             names: bool = False) -> Host:
+        root = self.root
+        if not os.path.isdir(root.path):
+            raise HostError(f"root {root.path} does not exist or is not a directory",
+                            "pass --root DIR naming a directory that holds sys/, dev/ and proc/")
+        if not os.path.isdir(self.sysdir):
+            raise HostError(f"root {root.path} has no sys/ directory",
+                            "pass --root DIR naming a directory that holds sys/ (or use --demo)")
+        host = Host(root=root.path)
+        devdir = root.join(PCI_DEVICES)
+        try:
+            entries = os.listdir(devdir)
+        except FileNotFoundError:
+            host.warnings.append(f"{devdir} is missing: this host has no PCI bus in sysfs")
+            entries = []
+        except PermissionError:
+            raise PermissionDenied(f"cannot list {devdir}: permission denied",
+                                   "run as a user who can read sysfs") from None
+        except OSError as e:
+            raise HostError(f"cannot list {devdir}: {e.strerror}",
+                            "check that sysfs is mounted and readable") from None
+
+        self._groups(host)
+        gmember: dict[PciAddress, int] = {}
+        for g in host.groups.values():
+            for a in g.members:
+                gmember[a] = g.number
+
+        for name in sorted(entries):
+            if not _BDF.match(name):
+                host.warnings.append(f"{devdir}/{name}: not a PCI address; skipped")
+                continue
+            fn = self._function(host, devdir, name, full_config)
+            if fn is None:
+                continue
+            if fn.address in host.functions:
+                host.warnings.append(f"{devdir}/{name}: duplicate address; skipped")
+                continue
+            if fn.iommu_group is None:
+                fn.iommu_group = gmember.get(fn.address)
+            host.functions[fn.address] = fn
+
+        # a group link naming a group directory that is missing
+        for fn in host.functions.values():
+            if fn.iommu_group is not None and fn.iommu_group not in host.groups:
+                host.groups[fn.iommu_group] = IommuGroup(fn.iommu_group, members=(fn.address,))
+                host.warnings.append(
+                    f"{fn.address}: iommu_group {fn.iommu_group} has no directory under "
+                    f"{IOMMU_GROUPS}; recorded from the device link only")
+
+        self._vf_links(host)
+        self._slots(host)
+        self._nodes(host)
+        if holders:
+            self._holders(host)
+        if names:
+            from vfioctl.sysfs.names import fill_names
+            fill_names(host, root)
+        return host
+
+    # -- devices --
+    def _function(self, host: Host, devdir: str, name: str, full_config: bool
+                  ) -> PciFunction | None:
+        link = os.path.join(devdir, name)
+        try:
+            target = os.readlink(link)
+            real = os.path.normpath(os.path.join(devdir, target))
+        except OSError as e:
+            if e.errno == errno.EINVAL:  # a directory, not a link (flat copy)
+                real = link
+            else:
+                host.warnings.append(f"{link}: unreadable ({e.strerror}); skipped")
+                return None
+        try:
+            ents = {e.name: e for e in os.scandir(real)}
+        except FileNotFoundError:
+            host.warnings.append(f"{link}: dangling link to {target}; skipped")
+            return None
+        except OSError as e:
+            host.warnings.append(f"{link}: cannot list ({e.strerror}); skipped")
+            return None
+
+        addr = PciAddress.parse(name)
+        rel = os.path.relpath(real, self.sysdir)
+        parent_name = os.path.basename(os.path.dirname(real))
+        fn = PciFunction(address=addr, sysfs_path=rel)
+        if _BDF.match(parent_name):
+            fn.parent = PciAddress.parse(parent_name)
+        else:
+            fn.root_bus = parent_name
+
+        # identity: one config read covers vendor/device/class/revision/header
+        cfg = _read(os.path.join(real, "config"), 4096) if "config" in ents else None
+        hdr = cfgmod.parse_header(cfg) if cfg is not None else None
+        if hdr is not None and "physfn" not in ents:
+            fn.vendor, fn.device, fn.revision = hdr.vendor, hdr.device, hdr.revision
+            fn.class_code, fn.header_type = hdr.class_code, hdr.header_type
+            fn.subsystem_vendor, fn.subsystem_device = hdr.subsystem_vendor, hdr.subsystem_device
+            fn.secondary_bus, fn.subordinate_bus = hdr.secondary_bus, hdr.subordinate_bus
+        else:
+            # VFs read 0xffff for vendor/device in config space: use attributes
+            for attr in ("vendor", "device", "class", "revision",
+                         "subsystem_vendor", "subsystem_device"):
+                if attr in ents:
+                    v = _hex(host, os.path.join(real, attr), attr)
+                    setattr(fn, "class_code" if attr == "class" else attr, v)
+            if hdr is not None:
+                fn.header_type = hdr.header_type
+                fn.secondary_bus, fn.subordinate_bus = hdr.secondary_bus, hdr.subordinate_bus
+            if fn.vendor is None:
+                host.warnings.append(f"{real}: no readable vendor id")
+        if fn.header_type == 1 and fn.subsystem_vendor is None:
+            for attr in ("subsystem_vendor", "subsystem_device"):
+                if attr in ents:
+                    setattr(fn, attr, _hex(host, os.path.join(real, attr), attr))
+        if cfg is not None:
+            fn.config_size = len(cfg)
+            if full_config:
+                fn.caps = cfgmod.parse_caps(cfg)
+        elif full_config:
+            fn.caps = ResetCaps()
+
+        if "driver" in ents:
+            try:
+                fn.driver = os.path.basename(os.readlink(os.path.join(real, "driver")))
+            except OSError:
+                host.warnings.append(f"{real}/driver: unreadable link; driver unknown")
+        if "driver_override" in ents:
+            s = _text(os.path.join(real, "driver_override"))
+            fn.driver_override = None if s in (None, "", "(null)") else s
+        if "iommu_group" in ents:
+            try:
+                g = os.path.basename(os.readlink(os.path.join(real, "iommu_group")))
+                fn.iommu_group = int(g)
+            except (OSError, ValueError):
+                host.warnings.append(f"{real}/iommu_group: not a group link; ignored")
+        if "reset_method" in ents:
+            s = _text(os.path.join(real, "reset_method"))
+            if s is not None:
+                fn.reset_method = tuple(s.split())
+        if "physfn" in ents:
+            try:
+                fn.physfn = PciAddress.parse(
+                    os.path.basename(os.readlink(os.path.join(real, "physfn"))))
+            except (OSError, ValueError):
+                host.warnings.append(f"{real}/physfn: not a PCI link; ignored")
+        if "sriov_totalvfs" in ents:
+            fn.sriov_totalvfs = _int(_text(os.path.join(real, "sriov_totalvfs")))
+            fn.sriov_numvfs = _int(_text(os.path.join(real, "sriov_numvfs")))
+        if "numa_node" in ents:
+            n = _int(_text(os.path.join(real, "numa_node")))
+            fn.numa_node = None if n is None or n < 0 else n
+        if "vfio-dev" in ents:
+            vd = os.path.join(real, "vfio-dev")
+            try:
+                names = sorted(n for n in os.listdir(vd) if n.startswith("vfio"))
+            except OSError:
+                names = []
+            if names:
+                fn.vfio_dev = names[0]
+                devt = _text(os.path.join(vd, names[0], "dev"))
+                fn.vfio_dev_devt = devt if devt and ":" in devt else None
+        return fn
+
+    def _vf_links(self, host: Host) -> None:
+        vfs: dict[PciAddress, list[PciAddress]] = {}
+        for f in host.functions.values():
+            if f.physfn is not None:
+                vfs.setdefault(f.physfn, []).append(f.address)
+        for pf, lst in vfs.items():
+            if pf in host.functions:
+                host.functions[pf].virtfns = tuple(sorted(lst))
+
+    # -- groups --
+    def _groups(self, host: Host) -> None:
+        gdir = self.root.join(IOMMU_GROUPS)
+        try:
+            names = os.listdir(gdir)
+        except OSError:
+            return
+        for n in names:
+            try:
+                num = int(n)
+            except ValueError:
+                host.warnings.append(f"{gdir}/{n}: not a group number; skipped")
+                continue
+            base = os.path.join(gdir, n)
+            members, others = [], []
+            try:
+                for m in os.listdir(os.path.join(base, "devices")):
+                    a = PciAddress.try_parse(m) if _BDF.match(m) else None
+                    if a is None:
+                        others.append(m)
+                    else:
+                        members.append(a)
+            except OSError:
+                host.warnings.append(f"{base}/devices: unreadable; group {num} has no members")
+            host.groups[num] = IommuGroup(
+                number=num, members=tuple(sorted(members)), other_members=tuple(sorted(others)),
+                type=_text(os.path.join(base, "type")), name=_text(os.path.join(base, "name")))
+
+    # -- slots --
+    def _slots(self, host: Host) -> None:
+        sdir = self.root.join(PCI_SLOTS)
+        try:
+            names = sorted(os.listdir(sdir))
+        except OSError:
+            return
+        out = []
+        for n in names:
+            base = os.path.join(sdir, n)
+            addr = _text(os.path.join(base, "address"))
+            if not addr:
+                host.warnings.append(f"{base}: no address; slot skipped")
+                continue
+            try:
+                ents = set(os.listdir(base))
+            except OSError:
+                ents = set()
+            module = None
+            if "module" in ents:
+                try:
+                    module = os.path.basename(os.readlink(os.path.join(base, "module")))
+                except OSError:
+                    pass
+            out.append(Slot(name=n, address=addr,
+                            hotplug=any(a in ents for a in _HOTPLUG_ATTRS), module=module))
+        host.slots = tuple(out)
+
+    # -- nodes --
+    def _nodes(self, host: Host) -> None:
+        r = self.root
+        try:
+            host.dev_vfio = frozenset(os.listdir(r.join(DEV_VFIO)))
+        except OSError:
+            pass
+        try:
+            host.dev_vfio_devices = frozenset(os.listdir(r.join(DEV_VFIO_DEVICES)))
+        except OSError:
+            pass
+        host.dev_iommu = os.path.exists(r.join(DEV_IOMMU))
+        p = _text(r.join(NOIOMMU_PARAM))
+        host.noiommu_mode = None if p is None else p in ("Y", "1")
+        try:
+            host.iommu_present = bool(os.listdir(r.join(CLASS_IOMMU)))
+        except OSError:
+            host.iommu_present = None
+
+    # -- holders --
+    def _holders(self, host: Host) -> None:
+        """Scan ``proc/*/fd`` for links to VFIO nodes (lsof-style).
+
+        Only links naming ``/dev/vfio/...`` or ``/dev/iommu`` are kept.  On a
+        live host the link text is the node path; in a fixture it is the same
+        text.  Processes whose fd directory is unreadable are counted.
+        """
+        holders: dict[str, list[Holder]] = {}
+        host.holders = {}
+        if not host.dev_vfio and not host.dev_iommu:
+            return
+        pdir = self.root.join(PROC)
+        try:
+            pids = [p for p in os.listdir(pdir) if p.isdigit()]
+        except OSError:
+            host.holders = None
+            return
+        me = str(os.getpid()) if self.root.live else None
+        unreadable = 0
+        for pid in pids:
+            if pid == me:
+                continue
+            fddir = os.path.join(pdir, pid, "fd")
+            try:
+                fds = os.listdir(fddir)
+            except PermissionError:
+                unreadable += 1
+                continue
+            except OSError:
+                continue
+            comm = None
+            seen = set()
+            for fdn in fds:
+                try:
+                    t = os.readlink(os.path.join(fddir, fdn))
+                except OSError:
+                    continue
+                if not (t.startswith("/dev/vfio/") or t == "/dev/iommu"):
+                    continue
+                if t in seen:
+                    continue
+                seen.add(t)
+                if comm is None:
+                    comm = _text(os.path.join(pdir, pid, "comm")) or "?"
+                holders.setdefault(t, []).append(Holder(int(pid), comm, t))
+        host.holders = {k: tuple(sorted(v, key=lambda h: h.pid)) for k, v in holders.items()}
+        host.holders_unreadable = unreadable
+
+
+def read_host(root: Root | str = "/", *, holders: bool = True, full_config: bool = True,
+              names: bool = False) -> Host:
+    """Read everything vfioctl shows about the host under ``root``.
+
+    Raises :class:`~vfioctl.errors.HostError` when the root has no ``sys/``.
+    """
+    if not isinstance(root, Root):
+        root = Root(root)
+    return Reader(root).read(holders=holders, full_config=full_config, names=names)

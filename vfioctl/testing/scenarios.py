@@ -1,0 +1,303 @@
+"""Named fixture hosts: the scenario trees the test-suite runs over, and the demo.
+
+Each scenario is a function ``build(path) -> root`` writing a tree with
+:class:`~vfioctl.testing.builder.TreeBuilder`.  Topologies follow what real
+kernels show (real-kernel-vm.md §4): multifunction endpoints share an IOMMU
+group, root ports get their own group (ACS), devices behind a conventional
+PCI bridge share the bridge's group (DMA alias), SR-IOV VFs get their own
+groups, noiommu devices get one fake group each and non-VFIO devices none.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from vfioctl.testing.builder import TreeBuilder
+
+SCENARIOS: dict[str, Callable[[str], str]] = {}
+
+
+def scenario(name: str):
+    def deco(f):
+        SCENARIOS[name] = f
+        f.scenario_name = name
+        return f
+    return deco
+
+
+def build(name: str, path: str) -> str:
+    return SCENARIOS[name](path)
+
+
+def _host_bridge(b: TreeBuilder, dom_bus: str = "0000:00", group: int = 0) -> None:
+    b.fn(f"{dom_bus}:00.0", None, vendor=0x8086, device=0x29C0, cls=0x060000, group=group,
+         pcie=None)
+
+
+@scenario("dual-function")
+def dual_function(path: str) -> str:
+    """a. 0000:81:00.0/.1 dual-port NIC behind a hotplug root port, both on vfio-pci."""
+    b = TreeBuilder(path, meta={"scenario": "dual-function"})
+    _host_bridge(b, "0000:80", 9)
+    b.root_port("0000:80:01.0", 0x81, group=10, slot="1")
+    for fnum in (0, 1):
+        b.fn(f"0000:81:00.{fnum}", "0000:80:01.0", vendor=0x8086, device=0x10FB, cls=0x020000,
+             subsystem=(0x8086, 0x000C), driver="vfio-pci", group=11, flr=True, pm_reset=True,
+             multifunction=True, reset_method="flr pm bus" if fnum == 0 else "flr pm",
+             numa_node=1)
+    return b.write()
+
+
+@scenario("gpu-audio-host-driver")
+def gpu_audio(path: str) -> str:
+    """b. GPU on vfio-pci, its audio function on snd_hda_intel: group not viable."""
+    b = TreeBuilder(path, meta={"scenario": "gpu-audio-host-driver"})
+    _host_bridge(b)
+    b.root_port("0000:00:01.0", 0x01, group=2)  # no hotplug slot: bus reset
+    b.fn("0000:01:00.0", "0000:00:01.0", vendor=0x10DE, device=0x2204, cls=0x030000,
+         subsystem=(0x10DE, 0x1454), driver="vfio-pci", group=14, multifunction=True,
+         reset_method="bus")
+    b.fn("0000:01:00.1", "0000:00:01.0", vendor=0x10DE, device=0x1AEF, cls=0x040300,
+         subsystem=(0x10DE, 0x1454), driver="snd_hda_intel", group=14)
+    return b.write()
+
+
+@scenario("root-bus")
+def root_bus(path: str) -> str:
+    """c. A device on the root bus: no slot or bus reset (ENODEV)."""
+    b = TreeBuilder(path, meta={"scenario": "root-bus"})
+    _host_bridge(b)
+    b.fn("0000:00:05.0", None, driver="vfio-pci", group=5, pcie=None)
+    return b.write()
+
+
+@scenario("pcie-switch")
+def pcie_switch(path: str) -> str:
+    """d. A PCIe switch below a root port; a bus reset at the switch's upstream
+    bus covers every subordinate bus."""
+    b = TreeBuilder(path, meta={"scenario": "pcie-switch"})
+    _host_bridge(b)
+    b.root_port("0000:00:1c.0", 0x02, 0x05, group=3)
+    b.fn("0000:02:00.0", "0000:00:1c.0", vendor=0x10B5, device=0x8747, cls=0x060400,
+         driver="pcieport", group=4, pcie="upstream-port", bridge=(0x03, 0x05),
+         multifunction=True)
+    # a management function of the switch, on vfio-pci, on the upstream bus
+    b.fn("0000:02:00.1", "0000:00:1c.0", vendor=0x10B5, device=0x87D0, cls=0x088000,
+         driver="vfio-pci", group=5)
+    b.fn("0000:03:00.0", "0000:02:00.0", vendor=0x10B5, device=0x8747, cls=0x060400,
+         driver="pcieport", group=6, pcie="downstream-port", bridge=(0x04, 0x04),
+         slot_hotplug=True)
+    b.slots.append(("4", "0000:04:00", True))
+    b.fn("0000:03:01.0", "0000:02:00.0", vendor=0x10B5, device=0x8747, cls=0x060400,
+         driver="pcieport", group=7, pcie="downstream-port", bridge=(0x05, 0x05))
+    b.fn("0000:04:00.0", "0000:03:00.0", vendor=0x144D, device=0xA80A, cls=0x010802,
+         driver="vfio-pci", group=8, flr=True, reset_method="flr bus")
+    b.fn("0000:05:00.0", "0000:03:01.0", vendor=0x15B3, device=0x101D, cls=0x020000,
+         driver="vfio-pci", group=9, flr=True, reset_method="flr bus")
+    return b.write()
+
+
+@scenario("pci-bridge")
+def pci_bridge(path: str) -> str:
+    """e. Two conventional PCI devices behind a PCIe-to-PCI bridge, sharing the
+    bridge's IOMMU group (DMA alias), both on vfio-pci."""
+    b = TreeBuilder(path, meta={"scenario": "pci-bridge"})
+    _host_bridge(b)
+    b.root_port("0000:00:1c.0", 0x06, 0x07, group=3, slot="3")
+    b.fn("0000:06:00.0", "0000:00:1c.0", vendor=0x1B36, device=0x000E, cls=0x060400,
+         group=12, pcie="pcie-to-pci-bridge", bridge=(0x07, 0x07), reset_method="pm bus")
+    b.fn("0000:07:01.0", "0000:06:00.0", driver="vfio-pci", group=12, pcie=None,
+         reset_method="bus")
+    b.fn("0000:07:02.0", "0000:06:00.0", driver="vfio-pci", group=12, pcie=None)
+    return b.write()
+
+
+@scenario("sriov")
+def sriov(path: str) -> str:
+    """f. An SR-IOV PF on its host driver with four VFs on vfio-pci, each VF in
+    its own group; VFs sit on the PF's bus."""
+    b = TreeBuilder(path, meta={"scenario": "sriov"})
+    _host_bridge(b)
+    b.root_port("0000:00:03.0", 0x3B, group=3)
+    b.fn("0000:3b:00.0", "0000:00:03.0", vendor=0x8086, device=0x1572, cls=0x020000,
+         driver="i40e", group=40, flr=True, reset_method="flr bus", sriov_totalvfs=64,
+         multifunction=False)
+    for i in range(4):
+        b.fn(f"0000:3b:02.{i}", "0000:00:03.0", vendor=0x8086, device=0x154C, cls=0x020000,
+             driver="vfio-pci", group=41 + i, flr=True, reset_method="flr",
+             physfn="0000:3b:00.0")
+    return b.write()
+
+
+@scenario("noiommu")
+def noiommu(path: str) -> str:
+    """g. No IOMMU, vfio.enable_unsafe_noiommu_mode=Y: every vfio-pci device has
+    its own fake ``vfio-noiommu`` group, node ``/dev/vfio/noiommu-N``, no cdev;
+    devices on other drivers have no group at all."""
+    b = TreeBuilder(path, noiommu=True, noiommu_param=True, iommu_units=(),
+                    meta={"scenario": "noiommu"})
+    _host_bridge(b, group=None)
+    b.root_port("0000:00:02.0", 0x01, group=None, slot="1")
+    b.fn("0000:01:00.0", "0000:00:02.0", driver="vfio-pci", group=0, multifunction=True,
+         reset_method="bus")
+    b.fn("0000:01:00.1", "0000:00:02.0", driver="vfio-pci", group=1)
+    b.root_port("0000:00:03.0", 0x02, group=None, slot="2")
+    b.fn("0000:02:00.0", "0000:00:03.0", vendor=0x8086, device=0x10D3, cls=0x020000,
+         driver="vfio-pci", group=2, multifunction=True, reset_method="pm bus")
+    b.fn("0000:02:00.1", "0000:00:03.0", vendor=0x8086, device=0x10D3, cls=0x020000,
+         driver="e1000e", group=None, reset_method="pm")
+    return b.write()
+
+
+@scenario("no-cdev")
+def no_cdev(path: str) -> str:
+    """h. A kernel without VFIO_DEVICE_CDEV/IOMMUFD: vfio-dev/vfioX has no
+    ``dev``, no /dev/vfio/devices, no /dev/iommu."""
+    b = TreeBuilder(path, cdev_support=False, iommufd=False, meta={"scenario": "no-cdev"})
+    _host_bridge(b)
+    b.root_port("0000:00:02.0", 0x01, group=2, slot="1")
+    for fnum in (0, 1):
+        b.fn(f"0000:01:00.{fnum}", "0000:00:02.0", driver="vfio-pci", group=10,
+             multifunction=True, reset_method="bus" if fnum == 0 else None)
+    return b.write()
+
+
+@scenario("held-group")
+def held_group(path: str) -> str:
+    """i. Like dual-function, with group 11 held open by QEMU (pid 4242)."""
+    b = TreeBuilder(path, meta={"scenario": "held-group"})
+    _host_bridge(b, "0000:80", 9)
+    b.root_port("0000:80:01.0", 0x81, group=10, slot="1")
+    for fnum in (0, 1):
+        b.fn(f"0000:81:00.{fnum}", "0000:80:01.0", vendor=0x8086, device=0x10FB,
+             cls=0x020000, driver="vfio-pci", group=11, flr=True, multifunction=True,
+             reset_method="flr bus" if fnum == 0 else "flr")
+    b.hold("/dev/vfio/11", 4242, "qemu-system-x86")
+    b.hold("/dev/vfio/vfio", 4242, "qemu-system-x86")
+    return b.write()
+
+
+@scenario("broken")
+def broken(path: str) -> str:
+    """j. Broken entries that must be skipped with a warning, never a crash."""
+    b = TreeBuilder(path, meta={"scenario": "broken"})
+    _host_bridge(b)
+    b.root_port("0000:00:02.0", 0x01, group=2, slot="1")
+    b.fn("0000:01:00.0", "0000:00:02.0", driver="vfio-pci", group=10)
+
+    def breakage(root: str) -> None:
+        sysd = os.path.join(root, "sys")
+        devs = os.path.join(sysd, "bus/pci/devices")
+        # dangling link
+        os.symlink("../../../devices/pci0000:00/0000:00:09.0", os.path.join(devs, "0000:00:09.0"))
+        # not an address
+        os.symlink("../../../devices/pci0000:00", os.path.join(devs, "garbage"))
+        # a device with garbage attributes and no config
+        d = os.path.join(sysd, "devices/pci0000:00/0000:00:0a.0")
+        os.makedirs(d)
+        with open(os.path.join(d, "class"), "w") as f:
+            f.write("not-a-number\n")
+        with open(os.path.join(d, "vendor"), "w") as f:
+            f.write("0x8086\n")
+        os.symlink("../../../kernel/iommu_groups/77", os.path.join(d, "iommu_group"))
+        os.symlink("../../../devices/pci0000:00/0000:00:0a.0", os.path.join(devs, "0000:00:0a.0"))
+        # a group directory that is not a number, a slot without address
+        os.makedirs(os.path.join(sysd, "kernel/iommu_groups/bogus"))
+        os.makedirs(os.path.join(sysd, "bus/pci/slots/9"))
+        # a truncated config file
+        with open(os.path.join(sysd, "devices/pci0000:00/0000:00:02.0/0000:01:00.0/config"),
+                  "wb") as f:
+            f.write(b"\x34\x12")
+        # a proc entry without comm, an fd link to something else
+        os.makedirs(os.path.join(root, "proc/77/fd"))
+        os.symlink("/dev/null", os.path.join(root, "proc/77/fd/0"))
+        os.symlink("/dev/vfio/10", os.path.join(root, "proc/77/fd/3"))
+
+    b.extra.append(breakage)
+    return b.write()
+
+
+@scenario("demo")
+def demo(path: str) -> str:
+    """The bundled demo host: a two-socket server.
+
+    Socket 0 (pci0000:00): a hotplug root port with the 0000:81-style
+    dual-port NIC's twin, a GPU + audio pair on vfio-pci behind a PCIe switch
+    (held by QEMU), an NVMe drive for SPDK, a root-complex integrated
+    accelerator on the root bus, an SR-IOV NIC with VFs.
+    Socket 1 (pci0000:80): the dual-function device 0000:81:00.0/.1, a second
+    GPU whose audio function is still on snd_hda_intel, a legacy PCI card
+    behind a PCIe-to-PCI bridge, and a device without IOMMU coverage used
+    through vfio's unsafe noiommu mode.
+    """
+    b = TreeBuilder(path, noiommu_param=True, meta={
+        "scenario": "demo", "osrelease": "6.12.48-vfioctl-demo",
+        "cmdline": "BOOT_IMAGE=/vmlinuz intel_iommu=on iommu=pt vfio.enable_unsafe_noiommu_mode=1"})
+    # socket 0
+    _host_bridge(b, "0000:00", 0)
+    b.fn("0000:00:01.0", None, vendor=0x8086, device=0x0B25, cls=0x088000, driver="vfio-pci",
+         group=1, pcie="rc-integrated-endpoint", flr=True, reset_method="flr",
+         subsystem=(0x8086, 0x0000))  # Intel DSA, RCiEP on the root bus
+    b.root_port("0000:00:02.0", 0x01, 0x04, group=2, slot="2")
+    b.fn("0000:01:00.0", "0000:00:02.0", vendor=0x1000, device=0xC010, cls=0x060400,
+         driver="pcieport", group=3, pcie="upstream-port", bridge=(0x02, 0x04))
+    b.fn("0000:02:00.0", "0000:01:00.0", vendor=0x1000, device=0xC010, cls=0x060400,
+         driver="pcieport", group=4, pcie="downstream-port", bridge=(0x03, 0x03),
+         slot_hotplug=True)
+    b.slots.append(("10", "0000:03:00", True))
+    b.fn("0000:02:01.0", "0000:01:00.0", vendor=0x1000, device=0xC010, cls=0x060400,
+         driver="pcieport", group=5, pcie="downstream-port", bridge=(0x04, 0x04))
+    b.fn("0000:03:00.0", "0000:02:00.0", vendor=0x10DE, device=0x2230, cls=0x030000,
+         subsystem=(0x10DE, 0x1459), driver="vfio-pci", group=20, multifunction=True,
+         flr=True, reset_method="flr bus", numa_node=0)
+    b.fn("0000:03:00.1", "0000:02:00.0", vendor=0x10DE, device=0x1AEF, cls=0x040300,
+         subsystem=(0x10DE, 0x1459), driver="vfio-pci", group=20, flr=True,
+         reset_method="flr", numa_node=0)
+    b.hold("/dev/vfio/20", 31337, "qemu-system-x86")
+    b.hold("/dev/vfio/vfio", 31337, "qemu-system-x86")
+    b.fn("0000:04:00.0", "0000:02:01.0", vendor=0x144D, device=0xA80A, cls=0x010802,
+         subsystem=(0x144D, 0xA801), driver="vfio-pci", group=21, flr=True,
+         reset_method="flr bus", numa_node=0)
+    b.root_port("0000:00:03.0", 0x05, group=6)
+    b.fn("0000:05:00.0", "0000:00:03.0", vendor=0x15B3, device=0x101D, cls=0x020000,
+         subsystem=(0x15B3, 0x0016), driver="mlx5_core", group=22, flr=True,
+         multifunction=True, reset_method="flr bus", sriov_totalvfs=8, numa_node=0)
+    b.fn("0000:05:00.1", "0000:00:03.0", vendor=0x15B3, device=0x101D, cls=0x020000,
+         subsystem=(0x15B3, 0x0016), driver="mlx5_core", group=23, flr=True,
+         reset_method="flr", numa_node=0)
+    for i in range(4):
+        b.fn(f"0000:05:00.{i + 2}", "0000:00:03.0", vendor=0x15B3, device=0x101E,
+             cls=0x020000, subsystem=(0x15B3, 0x0016), driver="vfio-pci", group=24 + i,
+             flr=True, reset_method="flr", physfn="0000:05:00.0", numa_node=0)
+    b.fn("0000:00:1f.0", None, vendor=0x8086, device=0xA1C8, cls=0x060100, driver=None,
+         group=30, multifunction=True, pcie=None)
+    b.fn("0000:00:1f.4", None, vendor=0x8086, device=0xA1A3, cls=0x0C0500, driver="i801_smbus",
+         group=30, pcie=None)
+    # socket 1
+    _host_bridge(b, "0000:80", 40)
+    b.root_port("0000:80:01.0", 0x81, group=41, slot="81")
+    for fnum in (0, 1):
+        b.fn(f"0000:81:00.{fnum}", "0000:80:01.0", vendor=0x8086, device=0x10FB,
+             cls=0x020000, subsystem=(0x8086, 0x000C), driver="vfio-pci", group=42,
+             flr=True, pm_reset=True, multifunction=True,
+             reset_method="flr pm bus" if fnum == 0 else "flr pm", numa_node=1)
+    b.root_port("0000:80:02.0", 0x82, group=43)
+    b.fn("0000:82:00.0", "0000:80:02.0", vendor=0x10DE, device=0x2204, cls=0x030000,
+         subsystem=(0x1043, 0x87B3), driver="vfio-pci", group=44, multifunction=True,
+         reset_method="bus", numa_node=1)
+    b.fn("0000:82:00.1", "0000:80:02.0", vendor=0x10DE, device=0x1AEF, cls=0x040300,
+         subsystem=(0x1043, 0x87B3), driver="snd_hda_intel", group=44, numa_node=1)
+    b.root_port("0000:80:03.0", 0x83, 0x84, group=45)
+    b.fn("0000:83:00.0", "0000:80:03.0", vendor=0x1B21, device=0x1080, cls=0x060400,
+         group=46, pcie="pcie-to-pci-bridge", bridge=(0x84, 0x84), reset_method="bus")
+    b.fn("0000:84:01.0", "0000:83:00.0", vendor=0x13F6, device=0x0111, cls=0x040100,
+         driver="vfio-pci", group=46, pcie=None, reset_method="bus", numa_node=1)
+    b.fn("0000:84:02.0", "0000:83:00.0", vendor=0x1415, device=0x9501, cls=0x070002,
+         driver="vfio-pci", group=46, pcie=None, numa_node=1)
+    # a device without IOMMU coverage, used through vfio's unsafe noiommu mode
+    b.root_port("0000:80:04.0", 0x85, group=47)
+    b.fn("0000:85:00.0", "0000:80:04.0", vendor=0x1D0F, device=0xEC20, cls=0x020000,
+         driver="vfio-pci", group=90, noiommu=True, flr=True, reset_method="flr",
+         numa_node=1)
+    return b.write()
