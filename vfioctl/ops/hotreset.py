@@ -441,12 +441,18 @@ def plan_targets(host: Host, fns: list[PciFunction]) -> list[sc.ResetPlan]:
 
 
 def execute_hot_reset(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_run: bool,
-                      no_preflight: bool) -> dict:
-    """Run one hot reset; returns the result document part.  Raises on refusal."""
+                      no_preflight: bool, res: dict | None = None) -> dict:
+    """Run one hot reset; returns the result document part.
+
+    Raises :class:`KernelError` (or a refusal) on failure; ``res``, when given,
+    is filled as the sequence goes (steps, the kernel's INFO), so callers can
+    see how far it got."""
     t = plan.target
     sess = Session(kernel, host, mode, dry_run=dry_run)
-    res: dict = {"target": str(t.address), "mode": mode, "steps": [], "info": None,
-                 "result": None}
+    if res is None:
+        res = {}
+    res.update({"target": str(t.address), "mode": mode, "steps": [], "info": None,
+                "result": None})
     try:
         with sess:
             dfd = sess.open_device(t)

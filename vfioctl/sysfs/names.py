@@ -9,6 +9,8 @@
 3. A ``pci.ids`` file (the root's, then the host's usual locations), scanned
    once for just the vendor ids present.
 4. Otherwise ids only.
+
+``VFIOCTL_PCI_IDS=PATH|none`` overrides the pci.ids lookup (tests use it).
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ def _pyudev_names(root: Root, sysfs_path: str) -> tuple[str | None, str | None]:
 
 
 def find_pci_ids(root: Root) -> str | None:
+    """The root's pci.ids, else the host's; ``VFIOCTL_PCI_IDS`` (a path, or
+    ``none``) overrides both."""
+    env = os.environ.get("VFIOCTL_PCI_IDS")
+    if env:
+        return None if env == "none" else env
     for rel in PCI_IDS:
         for base in ((root.path, "/") if not root.live else ("/",)):
             p = os.path.join(base, rel)

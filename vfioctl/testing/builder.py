@@ -99,8 +99,9 @@ class TreeBuilder:
     def root_port(self, bdf: str, secondary: int, subordinate: int | None = None,
                   group: int | None = None, slot: str | None = None, hotplug: bool = True,
                   parent: str | None = None, **kw) -> Fn:
-        f = self.fn(bdf, parent, vendor=0x8086, device=0x7075 if parent is None else 0x2030,
-                    cls=0x060400, driver="pcieport", group=group, pcie="root-port",
+        kw.setdefault("vendor", 0x8086)
+        kw.setdefault("device", 0x7075 if parent is None else 0x2030)
+        f = self.fn(bdf, parent, cls=0x060400, driver="pcieport", group=group, pcie="root-port",
                     bridge=(secondary, subordinate if subordinate is not None else secondary),
                     slot_hotplug=hotplug and slot is not None, **kw)
         if slot is not None:

@@ -301,3 +301,84 @@ def demo(path: str) -> str:
          driver="vfio-pci", group=90, noiommu=True, flr=True, reset_method="flr",
          numa_node=1)
     return b.write()
+
+
+@scenario("qemu-q35")
+def qemu_q35(path: str) -> str:
+    """The topology of the real-kernel guest (tests/vm), shaped like QEMU 7.2's
+    q35 with intel-iommu (real-kernel-vm.md §2, §4): edu pair A/B behind rp1,
+    C alone behind rp2, D/E behind a pcie-pci-bridge, F on the root bus, an
+    e1000e pair G/H, I behind a hotplug=off root port, and a PCIe switch with
+    an edu below a downstream port."""
+    b = TreeBuilder(path, meta={"scenario": "qemu-q35", "osrelease": "6.12.0-fixture"})
+    edu = dict(vendor=0x1234, device=0x11E8, cls=0x00FF00, pcie=None,
+               subsystem=(0x1AF4, 0x1100))
+    _host_bridge(b)
+    b.root_port("0000:00:02.0", 0x01, group=2, slot="1", device=0x000C, vendor=0x1B36)
+    b.fn("0000:01:00.0", "0000:00:02.0", driver="vfio-pci", group=10, multifunction=True,
+         reset_method="bus", **edu)
+    b.fn("0000:01:00.1", "0000:00:02.0", driver="vfio-pci", group=10, **edu)
+    b.root_port("0000:00:03.0", 0x02, group=3, slot="2", device=0x000C, vendor=0x1B36)
+    b.fn("0000:02:00.0", "0000:00:03.0", driver="vfio-pci", group=11, reset_method="bus", **edu)
+    b.root_port("0000:00:04.0", 0x03, 0x04, group=4, slot="3", device=0x000C, vendor=0x1B36)
+    b.fn("0000:03:00.0", "0000:00:04.0", vendor=0x1B36, device=0x000E, cls=0x060400,
+         group=12, pcie="pcie-to-pci-bridge", bridge=(0x04, 0x04), reset_method="pm bus")
+    b.fn("0000:04:01.0", "0000:03:00.0", driver="vfio-pci", group=12, reset_method="bus", **edu)
+    b.fn("0000:04:02.0", "0000:03:00.0", driver="vfio-pci", group=12, **edu)
+    b.fn("0000:00:05.0", None, driver="vfio-pci", group=5, **edu)
+    b.root_port("0000:00:06.0", 0x05, group=6, slot="4", device=0x000C, vendor=0x1B36)
+    for fnum, rm in ((0, "pm bus"), (1, "pm")):
+        b.fn(f"0000:05:00.{fnum}", "0000:00:06.0", vendor=0x8086, device=0x10D3, cls=0x020000,
+             driver="vfio-pci", group=13, multifunction=fnum == 0, reset_method=rm,
+             pm_reset=True)
+    b.root_port("0000:00:08.0", 0x06, group=8, device=0x000C, vendor=0x1B36)
+    b.fn("0000:06:00.0", "0000:00:08.0", driver="vfio-pci", group=14, reset_method="bus", **edu)
+    b.root_port("0000:00:09.0", 0x07, 0x09, group=15, slot="5", device=0x000C, vendor=0x1B36)
+    b.fn("0000:07:00.0", "0000:00:09.0", vendor=0x104C, device=0x8232, cls=0x060400,
+         driver="pcieport", group=16, pcie="upstream-port", bridge=(0x08, 0x09))
+    b.fn("0000:08:00.0", "0000:07:00.0", vendor=0x104C, device=0x8233, cls=0x060400,
+         driver="pcieport", group=17, pcie="downstream-port", bridge=(0x09, 0x09),
+         slot_hotplug=True)
+    b.slots.append(("6", "0000:09:00", True))
+    b.fn("0000:09:00.0", "0000:08:00.0", driver="vfio-pci", group=18, reset_method="bus", **edu)
+    return b.write()
+
+
+@scenario("qemu-q35-noiommu")
+def qemu_q35_noiommu(path: str) -> str:
+    """The guest topology booted without an IOMMU and with
+    vfio.enable_unsafe_noiommu_mode=1: every vfio-pci function gets its own
+    fake group (numbered in bind order), nothing else has a group, no cdevs."""
+    b = TreeBuilder(path, noiommu=True, noiommu_param=True, iommu_units=(),
+                    meta={"scenario": "qemu-q35-noiommu", "osrelease": "6.12.0-fixture"})
+    edu = dict(vendor=0x1234, device=0x11E8, cls=0x00FF00, pcie=None,
+               subsystem=(0x1AF4, 0x1100))
+    rp = dict(device=0x000C, vendor=0x1B36, group=None)
+    _host_bridge(b, group=None)
+    n = iter(range(100))
+    b.root_port("0000:00:02.0", 0x01, slot="1", **rp)
+    b.fn("0000:01:00.0", "0000:00:02.0", driver="vfio-pci", group=next(n), multifunction=True,
+         reset_method="bus", **edu)
+    b.fn("0000:01:00.1", "0000:00:02.0", driver="vfio-pci", group=next(n), **edu)
+    b.root_port("0000:00:03.0", 0x02, slot="2", **rp)
+    b.fn("0000:02:00.0", "0000:00:03.0", driver="vfio-pci", group=next(n), reset_method="bus",
+         **edu)
+    b.root_port("0000:00:04.0", 0x03, 0x04, slot="3", **rp)
+    b.fn("0000:03:00.0", "0000:00:04.0", vendor=0x1B36, device=0x000E, cls=0x060400,
+         pcie="pcie-to-pci-bridge", bridge=(0x04, 0x04), reset_method="pm bus")
+    b.fn("0000:04:01.0", "0000:03:00.0", driver="vfio-pci", group=next(n), reset_method="bus",
+         **edu)
+    b.fn("0000:04:02.0", "0000:03:00.0", driver="vfio-pci", group=next(n), **edu)
+    b.fn("0000:00:05.0", None, driver="vfio-pci", group=next(n), **edu)
+    b.root_port("0000:00:08.0", 0x06, **rp)
+    b.fn("0000:06:00.0", "0000:00:08.0", driver="vfio-pci", group=next(n), reset_method="bus",
+         **edu)
+    b.root_port("0000:00:09.0", 0x07, 0x09, slot="5", **rp)
+    b.fn("0000:07:00.0", "0000:00:09.0", vendor=0x104C, device=0x8232, cls=0x060400,
+         driver="pcieport", pcie="upstream-port", bridge=(0x08, 0x09))
+    b.fn("0000:08:00.0", "0000:07:00.0", vendor=0x104C, device=0x8233, cls=0x060400,
+         driver="pcieport", pcie="downstream-port", bridge=(0x09, 0x09), slot_hotplug=True)
+    b.slots.append(("6", "0000:09:00", True))
+    b.fn("0000:09:00.0", "0000:08:00.0", driver="vfio-pci", group=next(n), reset_method="bus",
+         **edu)
+    return b.write()
