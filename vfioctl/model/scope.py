@@ -360,7 +360,10 @@ def plan_reset(host: Host, target: PciFunction) -> ResetPlan:
     plan.verdicts[GROUP] = _verdict_group(host, plan)
     plan.verdicts[IOMMUFD] = _verdict_iommufd(host, plan)
 
-    if target.reset_method is not None and "bus" not in target.reset_method and kind:
+    siblings = [f for f in host.children(target.parent) if f.address != target.address
+                and f.address.bus == target.address.bus]
+    if (target.reset_method is not None and "bus" not in target.reset_method and kind
+            and siblings and not target.is_vf):
         notes.append("reset_method does not list 'bus' here although a hot reset covers the "
                      "bus: the kernel probes reset methods at enumeration, before sibling "
                      "functions exist, so it is not a reliable signal (real-kernel-vm.md §4)")
