@@ -230,7 +230,8 @@ class SimKernel:
         if obj is None:
             self._fail(op, target or f"fd {fd}", E.EBADF)
         if not isinstance(obj, kind):
-            self._fail(op, target or f"fd {fd}", E.EINVAL if kind is not _Ictx else E.EBADFD)
+            # an ioctl the fd's file_operations do not know: -ENOTTY
+            self._fail(op, target or f"fd {fd}", E.ENOTTY)
         return obj
 
     def _others(self, host: Host, node: str) -> list:

@@ -9,13 +9,13 @@ from vfioctl.kernel.base import KernelError
 from vfioctl.model.host import Host
 
 
-def _generic(op: str, err: int) -> str | None:
+def _generic(op: str, err: int, target: str = "") -> str | None:
     try:
         from vfioctl.kernel.uapi import explain
     except ImportError:  # pragma: no cover - uapi is part of the package
         return None
     try:
-        return explain(op, err)
+        return explain(op, err, target)
     except Exception:
         return None
 
@@ -48,7 +48,7 @@ def explain(e: KernelError, host: Host | None = None) -> str:
     if op == "VFIO_DEVICE_BIND_IOMMUFD" and err == E.EPERM:
         return (f"{target}'s IOMMU group is DMA-owned by someone else (a host driver or "
                 "another iommufd), or MSI cannot be isolated")
-    g = _generic(op, err)
+    g = _generic(op, err, target)
     if g:
         return g
     return f"{op} failed: {E.errorcode.get(err, err)} ({e.strerror})"
