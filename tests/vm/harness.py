@@ -1,0 +1,381 @@
+"""Host side of the real-kernel VM tests: boot a Linux 6.12 guest under QEMU/TCG
+with an emulated VT-d (or in noiommu mode), run a plan of steps inside it with
+this very checkout and interpreter, and return the results.
+
+Quick use::
+
+    from harness import boot
+    res = boot("iommu", [
+        {"name": "list", "run": ["@PYTHON@", "-m", "vfioctl", "--json", "list"]},
+        {"unbind": "@bdf:B@"},
+        {"name": "reset", "run": ["@PYTHON@", "-m", "vfioctl", "reset", "@bdf:A@"]},
+    ])
+    assert res.step("list")["rc"] == 0
+    res.bdf("S")          # guest address of the edu behind the PCIe switch
+
+``boot`` returns a :class:`BootResult` (a ``list`` of step entries, one per plan
+step: ``step, kind, name, request, rc, ok, stdout, stderr, duration`` and
+kind-specific extras) carrying the guest's PCI topology.  It raises
+:class:`VMError` (with the serial console tail) when the VM itself fails: QEMU
+error, timeout, runner crash.  Failing *steps* do not raise; assert on them.
+
+See tests/vm/README.md for the plan format, the topology ids and timings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+VM_DIR = Path(__file__).resolve().parent
+CHECKOUT = VM_DIR.parents[1]
+WORK = CHECKOUT / ".vmcache"          # gitignored: initramfs + per-boot results dirs
+RUNS = WORK / "runs"
+KEEP_RUNS = 30
+MODES = ("iommu", "noiommu")
+
+
+class VMError(RuntimeError):
+    """The VM could not be built, booted, or did not complete its plan."""
+
+
+# ---------------------------------------------------------------- topology
+@dataclasses.dataclass(frozen=True)
+class Dev:
+    id: str
+    qemu: str    # -device argument
+    chain: str   # devfn chain from the root bus as the guest sees it
+    what: str
+
+
+#: The guest's PCI topology (QEMU ids -> guest devfn chains).  Bus numbers are
+#: assigned by the guest at enumeration; look them up with BootResult.bdf(id)
+#: or the @bdf:ID@ placeholder instead of hard-coding them.
+TOPOLOGY: tuple[Dev, ...] = (
+    Dev("hostroot", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot,bus=pcie.0,addr=0x1", "01.0", "9p: host root (ro)"),
+    Dev("rp1", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x2", "02.0", "root port"),
+    Dev("A", "edu,id=A,bus=rp1,addr=0.0,multifunction=on", "02.0/00.0", "edu fn0 of a multifunction pair"),
+    Dev("B", "edu,id=B,bus=rp1,addr=0.1", "02.0/00.1", "edu fn1 of the pair (same group/dev_set as A)"),
+    Dev("rp2", "pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x3", "03.0", "root port"),
+    Dev("C", "edu,id=C,bus=rp2,addr=0.0", "03.0/00.0", "edu alone behind a root port"),
+    Dev("rp3", "pcie-root-port,id=rp3,bus=pcie.0,chassis=3,slot=3,addr=0x4", "04.0", "root port"),
+    Dev("pb", "pcie-pci-bridge,id=pb,bus=rp3,addr=0.0", "04.0/00.0", "PCIe-to-PCI bridge"),
+    Dev("D", "edu,id=D,bus=pb,addr=1.0", "04.0/00.0/01.0", "edu behind the PCI bridge"),
+    Dev("E", "edu,id=E,bus=pb,addr=2.0", "04.0/00.0/02.0", "edu behind the PCI bridge"),
+    Dev("F", "edu,id=F,bus=pcie.0,addr=0x5", "05.0", "edu on the root bus (no bus/slot reset: ENODEV)"),
+    Dev("rp4", "pcie-root-port,id=rp4,bus=pcie.0,chassis=4,slot=4,addr=0x6,x-speed=2_5,x-width=1", "06.0",
+        "root port at 2.5GT/s x1 (needed for e1000e hot reset)"),
+    Dev("G", "e1000e,id=G,bus=rp4,addr=0.0,multifunction=on,netdev=n0", "06.0/00.0", "e1000e fn0"),
+    Dev("H", "e1000e,id=H,bus=rp4,addr=0.1,netdev=n1", "06.0/00.1", "e1000e fn1"),
+    Dev("rng", "virtio-rng-pci,bus=pcie.0,addr=0x7", "07.0", "virtio-rng"),
+    Dev("rp5", "pcie-root-port,id=rp5,bus=pcie.0,chassis=5,slot=5,addr=0x8,hotplug=off", "08.0", "root port, hotplug=off"),
+    Dev("I", "edu,id=I,bus=rp5,addr=0.0", "08.0/00.0", "edu behind the hotplug=off root port"),
+    Dev("rp6", "pcie-root-port,id=rp6,bus=pcie.0,chassis=6,slot=6,addr=0x9", "09.0", "root port above the switch"),
+    Dev("up", "x3130-upstream,id=up,bus=rp6,addr=0.0", "09.0/00.0", "PCIe switch upstream port"),
+    Dev("dp1", "xio3130-downstream,id=dp1,bus=up,chassis=7,slot=7,addr=0.0", "09.0/00.0/00.0", "switch downstream port 1"),
+    Dev("S", "edu,id=S,bus=dp1,addr=0.0", "09.0/00.0/00.0/00.0", "edu behind switch downstream port 1"),
+    Dev("dp2", "xio3130-downstream,id=dp2,bus=up,chassis=7,slot=8,addr=1.0", "09.0/00.0/01.0", "switch downstream port 2"),
+    Dev("T", "edu,id=T,bus=dp2,addr=0.0", "09.0/00.0/01.0/00.0", "edu behind switch downstream port 2"),
+    Dev("results", "virtio-9p-pci,fsdev=results,mount_tag=results,bus=pcie.0,addr=0xa", "0a.0", "9p: results (rw)"),
+)
+IDS = {d.id: d.chain for d in TOPOLOGY}
+
+
+# ---------------------------------------------------------------- kernel + initramfs
+def cache_dir() -> Path:
+    return Path(os.environ.get("VFIOCTL_VM_CACHE", "/var/cache/vfioctl-vm"))
+
+
+@functools.lru_cache(maxsize=None)
+def kernel() -> Path:
+    """Path of the test bzImage: $VFIOCTL_VM_KERNEL, or build/find it with setup.sh."""
+    env = os.environ.get("VFIOCTL_VM_KERNEL")
+    if env:
+        if not Path(env).is_file():
+            raise VMError(f"VFIOCTL_VM_KERNEL={env} does not exist")
+        return Path(env)
+    WORK.mkdir(parents=True, exist_ok=True)
+    log = WORK / "setup.log"
+    t = time.monotonic()
+    with open(log, "w") as lf:
+        p = subprocess.run(["bash", str(VM_DIR / "setup.sh")], stdout=subprocess.PIPE, stderr=lf, text=True)
+    text = log.read_text(errors="replace")
+    if p.returncode != 0:
+        raise VMError(f"tests/vm/setup.sh failed (rc {p.returncode}) after {time.monotonic() - t:.0f} s; "
+                      f"log {log}:\n" + "\n".join(text.splitlines()[-40:]))
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("BZIMAGE=")]
+    if not lines:
+        raise VMError(f"setup.sh printed no BZIMAGE= line; log {log}")
+    return Path(lines[-1].split("=", 1)[1])
+
+
+def _busybox() -> Path:
+    for c in ("/bin/busybox", "/usr/bin/busybox"):
+        if Path(c).is_file():
+            return Path(c)
+    raise VMError("busybox-static is not installed (run tests/vm/setup.sh)")
+
+
+@functools.lru_cache(maxsize=None)
+def initramfs() -> Path:
+    """Build (once, cached by content hash) the busybox initramfs with /init."""
+    init = (VM_DIR / "guest_init.sh").read_bytes()
+    bb = _busybox().read_bytes()
+    key = hashlib.sha256(init + b"\0" + bb).hexdigest()[:12]
+    out = WORK / f"initramfs-{key}.cpio.gz"
+    if out.is_file():
+        return out
+    WORK.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=WORK) as td:
+        root = Path(td) / "root"
+        for d in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "mnt/host", "results", "etc"):
+            (root / d).mkdir(parents=True)
+        (root / "bin/busybox").write_bytes(bb)
+        (root / "bin/busybox").chmod(0o755)
+        (root / "bin/sh").symlink_to("busybox")
+        (root / "init").write_bytes(init)
+        (root / "init").chmod(0o755)
+        p = subprocess.run("find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --owner=0:0 --quiet",
+                           shell=True, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            raise VMError(f"cpio failed: {p.stderr.decode(errors='replace')}")
+        tmp = Path(td) / "initramfs.cpio.gz"
+        tmp.write_bytes(gzip.compress(p.stdout, 6, mtime=0))
+        os.replace(tmp, out)
+    return out
+
+
+# ---------------------------------------------------------------- results
+class BootResult(list):
+    """Step entries (a list) plus the guest's topology and logs."""
+
+    def __init__(self, entries, *, mode, results_dir, serial, topology, topology_end, pci_tsv, wall, complete):
+        super().__init__(entries)
+        self.mode: str = mode
+        self.results_dir: Path = results_dir
+        self.serial: str = serial
+        self.topology: dict = topology          # runner's dump at start (after init's binding)
+        self.topology_end: dict = topology_end  # and at the end of the plan
+        self.pci_tsv: list[dict] = pci_tsv      # init's dump (shell, before python)
+        self.wall: float = wall
+        self.complete: bool = complete
+
+    def __repr__(self) -> str:  # keep pytest failure output readable
+        return f"<BootResult {self.mode}: {len(self)} steps, wall {self.wall:.1f} s, {self.results_dir}>"
+
+    # -- lookups --------------------------------------------------------------
+    def step(self, name: str) -> dict:
+        """The entry of the step with that ``name`` (KeyError if none)."""
+        for e in self:
+            if e.get("name") == name:
+                return e
+        raise KeyError(f"no step named {name!r}; have {[e.get('name') for e in self]}")
+
+    def fragment(self, key: str) -> list[dict]:
+        """Entries of a registered plan fragment (see :func:`register`)."""
+        return [e for e in self if e.get("request", {}).get("fragment") == key]
+
+    def device(self, ident: str) -> dict:
+        """Topology record of a QEMU id ("A", "S", ...) or a BDF."""
+        for d in self.topology.get("devices", []):
+            if d.get("id") == ident or d["bdf"] == ident:
+                return d
+        raise KeyError(f"no guest device {ident!r}")
+
+    def bdf(self, ident: str) -> str:
+        return self.device(ident)["bdf"]
+
+    def group(self, ident: str) -> int | None:
+        return self.device(ident)["iommu_group"]
+
+    @property
+    def dmesg(self) -> str:
+        p = self.results_dir / "dmesg.txt"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def summary(self) -> str:
+        return "\n".join(f"[{e['step']}] {e['kind']} {e.get('name') or ''} rc={e['rc']} {e['duration']}s"
+                         for e in self)
+
+
+def _new_results_dir(mode: str) -> Path:
+    RUNS.mkdir(parents=True, exist_ok=True)
+    old = sorted(RUNS.iterdir(), key=lambda p: p.stat().st_mtime)
+    for p in old[:-KEEP_RUNS] if len(old) > KEEP_RUNS else []:
+        shutil.rmtree(p, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{time.strftime('%Y%m%d-%H%M%S')}-{mode}-", dir=RUNS))
+
+
+def qemu_argv(mode: str, results: Path, serial_log: Path, *, kernel_path: Path, initrd: Path,
+              append_extra: str = "", hotplug: str = "native", qemu_extra: tuple[str, ...] = ()) -> list[str]:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    append = "console=ttyS0 panic=-1 loglevel=4"
+    argv = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg,thread=multi", "-cpu", "max",
+            "-smp", "2", "-m", "1G", "-nodefaults", "-display", "none", "-no-reboot",
+            "-monitor", "none", "-serial", f"file:{serial_log}"]
+    if mode == "iommu":
+        argv += ["-device", "intel-iommu,intremap=on,caching-mode=on"]
+        append += " intel_iommu=on"
+    else:
+        append += " vfio.enable_unsafe_noiommu_mode=1"
+    if append_extra:
+        append += " " + append_extra
+    if hotplug == "native":
+        # QEMU >= 6.1 defaults q35 to ACPI PCI hotplug; our kernel has no acpiphp,
+        # so without this the guest gets no /sys/bus/pci/slots at all.
+        argv += ["-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"]
+    elif hotplug != "acpi":
+        raise ValueError(f"hotplug must be 'native' or 'acpi', not {hotplug!r}")
+    argv += ["-kernel", str(kernel_path), "-initrd", str(initrd), "-append", append]
+    argv += ["-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
+             "-fsdev", f"local,id=results,path={results},security_model=none"]
+    argv += ["-netdev", "hubport,id=n0,hubid=0", "-netdev", "hubport,id=n1,hubid=1"]
+    for d in TOPOLOGY:
+        argv += ["-device", d.qemu]
+    return argv + list(qemu_extra)
+
+
+def boot(mode: str, plan: list[dict], timeout: float = 300.0, *, nobind: tuple[str, ...] | list[str] = (),
+         install_records: bool = True, append: str = "", python: str | None = None,
+         hotplug: str = "native", qemu_extra: tuple[str, ...] | list[str] = ()) -> BootResult:
+    """Boot the guest in ``mode`` ("iommu" | "noiommu"), run ``plan``, return the results.
+
+    ``nobind``: topology ids left without a driver at boot (default: every edu
+    and e1000e function is bound to vfio-pci).  ``install_records``: copy what
+    ``record`` steps with a relative destination wrote into the checkout.
+    """
+    python = python or sys.executable
+    kpath = kernel()
+    initrd = initramfs()
+    results = _new_results_dir(mode)
+    serial_log = results / "serial.log"
+    plan_doc = {"version": 1, "mode": mode, "checkout": str(CHECKOUT), "results": str(results),
+                "python": python, "topology": IDS, "steps": list(plan),
+                "host_time": time.time()}
+    (results / "plan.json").write_text(json.dumps(plan_doc, indent=1))
+    nob = ",".join(IDS[i] if i in IDS else i for i in nobind)
+    env_lines = {
+        "VM_MODE": mode, "VM_RESULTS": str(results), "VM_PYTHON": python,
+        "VM_RUNNER": str(VM_DIR / "guest_runner.py"), "VM_PLAN": str(results / "plan.json"),
+        "VM_NOBIND": nob,
+    }
+    (results / "boot.env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env_lines.items()))
+    argv = qemu_argv(mode, results, serial_log, kernel_path=kpath, initrd=initrd, append_extra=append,
+                     hotplug=hotplug, qemu_extra=tuple(qemu_extra))
+    (results / "qemu.cmdline").write_text(shlex.join(argv) + "\n")
+
+    t = time.monotonic()
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout)
+        qemu_out, rc = p.stdout.decode(errors="replace"), p.returncode
+    except subprocess.TimeoutExpired as e:
+        qemu_out, rc = (e.stdout or b"").decode(errors="replace") + f"\n[killed after {timeout} s]", None
+    except FileNotFoundError:
+        raise VMError("qemu-system-x86_64 not found (run tests/vm/setup.sh)") from None
+    wall = time.monotonic() - t
+    serial = serial_log.read_text(errors="replace") if serial_log.exists() else ""
+    (results / "qemu.out").write_text(qemu_out)
+
+    def fail(msg: str):
+        tail = "\n".join(serial.splitlines()[-60:])
+        raise VMError(f"{mode} VM: {msg} (wall {wall:.1f} s, results {results})\n--- qemu output:\n"
+                      f"{qemu_out.strip()[-2000:]}\n--- serial tail:\n{tail}")
+
+    if rc is None:
+        fail(f"timed out after {timeout} s")
+    rfile = results / "results.json"
+    if not rfile.exists():
+        fail(f"no results.json (qemu rc {rc})")
+    doc = json.loads(rfile.read_text())
+    if not doc.get("complete"):
+        fail(f"plan did not complete (qemu rc {rc}); finished steps: {len(doc.get('steps', []))}")
+
+    def load(name):
+        f = results / name
+        return json.loads(f.read_text()) if f.exists() else {}
+
+    rows = []
+    tsv = results / "pci.tsv"
+    if tsv.exists():
+        lines = tsv.read_text().splitlines()
+        hdr = lines[0].split("\t")
+        rows = [dict(zip(hdr, ln.split("\t"))) for ln in lines[1:] if ln]
+    res = BootResult(doc["steps"], mode=mode, results_dir=results, serial=serial, topology=load("topology.json"),
+                     topology_end=load("topology-end.json"), pci_tsv=rows, wall=wall, complete=True)
+    for e in res:
+        if e.get("kind") == "record" and e.get("ok") and e.get("archive"):
+            _unpack(Path(e["archive"]), Path(e["path"]))
+    if install_records:
+        for e in res:
+            if e.get("kind") == "record" and e.get("ok"):
+                rel = e["request"]["record"]
+                if os.path.isabs(rel):
+                    continue
+                src = results / "records" / rel
+                dst = CHECKOUT / rel
+                if dst.exists():
+                    shutil.rmtree(dst)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(src, dst, symlinks=True)
+                e["installed"] = str(dst)
+    return res
+
+
+def _unpack(archive: Path, dest: Path) -> None:
+    """Unpack a record step's tar (written by the guest runner) into ``dest``."""
+    import tarfile
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    with tarfile.open(archive) as t:
+        if hasattr(tarfile, "tar_filter"):
+            t.extractall(dest, filter="tar")  # keeps absolute proc/*/fd link targets
+        else:  # pragma: no cover - Python without extraction filters
+            t.extractall(dest)
+
+
+# ---------------------------------------------------------------- shared boots
+#: mode -> [(key, steps)]: fragments registered at import/collection time and
+#: run together in ONE boot per mode (see conftest.py's ``vm_shared``).
+_FRAGMENTS: dict[str, list[tuple[str, list[dict]]]] = {m: [] for m in MODES}
+
+
+def register(mode: str, key: str, steps: list[dict]) -> str:
+    """Add ``steps`` to the shared boot of ``mode`` (call at module import time).
+
+    Fetch them later with ``vm_shared(mode).fragment(key)``.  Fragments run in
+    registration order in the same guest, so a fragment must leave the guest
+    as it found it (re-bind what it unbinds, release what it holds).
+    """
+    if mode not in MODES:
+        raise ValueError(mode)
+    if any(k == key for k, _ in _FRAGMENTS[mode]):
+        return key
+    _FRAGMENTS[mode].append((key, [dict(s, fragment=key) for s in steps]))
+    return key
+
+
+def shared_plan(mode: str) -> list[dict]:
+    return [s for _, steps in _FRAGMENTS[mode] for s in steps]
+
+
+if __name__ == "__main__":  # manual: python tests/vm/harness.py iommu 'ls /dev/vfio'
+    m = sys.argv[1] if len(sys.argv) > 1 else "iommu"
+    steps = [{"name": f"sh{i}", "sh": s} for i, s in enumerate(sys.argv[2:])] or [{"sh": "ls -l /dev/vfio"}]
+    r = boot(m, steps)
+    for e in r:
+        print(f"--- [{e['step']}] {e['kind']} rc={e['rc']} {e['duration']}s\n{e['stdout']}{e['stderr']}")
+    print(f"wall {r.wall:.1f} s; results in {r.results_dir}")
