@@ -89,6 +89,11 @@ def normalize(text: str, root: str) -> str:
     return re.sub(r"/tmp/[^\s\"']*?/(?=[a-z-]+/)", "<TMP>/", text)
 
 
+def pretty(json_text: str) -> str:
+    """Golden JSON is stored indented (stdout is compact when not a TTY)."""
+    return json.dumps(json.loads(json_text), indent=2) + "\n"
+
+
 def golden(name: str, text: str) -> None:
     """Compare with tests/golden/NAME (write it with VFIOCTL_UPDATE_GOLDEN=1)."""
     path = GOLDEN / name

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import golden, normalize
+from tests.conftest import golden, normalize, pretty
 from vfioctl import JSON_SCHEMA
 
 SCEN = ["dual-function", "gpu-audio-host-driver", "root-bus", "pcie-switch", "pci-bridge",
@@ -29,7 +29,7 @@ def test_listing_golden(cli, build, scen, cmd):
     assert r.code == 0
     d = r.json()
     assert d["schema"] == JSON_SCHEMA and d["command"] == cmd
-    golden(f"{cmd}-{scen}.json", normalize(r.out, root))
+    golden(f"{cmd}-{scen}.json", pretty(normalize(r.out, root)))
 
 
 @pytest.mark.parametrize("scen", SCEN)
@@ -42,7 +42,7 @@ def test_device_golden(cli, build, scen, cmd):
     r = cli(["--root", root, cmd, TARGET[scen], "--json"])
     d = r.json()
     assert d["schema"] == JSON_SCHEMA
-    golden(f"{cmd}-{scen}.json", normalize(r.out, root))
+    golden(f"{cmd}-{scen}.json", pretty(normalize(r.out, root)))
 
 
 @pytest.mark.parametrize("scen,possible", [

@@ -91,9 +91,10 @@ def list_cmd(
     from vfioctl.present import human
     st = _state(ctx)
     out = st.out(json_)
-    host = st.host()
+    host = st.host(brief=True)
     fns = inspect.list_functions(host, vfio=vfio, group=group, classes=klass, driver=driver)
-    out.emit(inspect.list_doc(host, fns), lambda c: human.render_list(inspect.list_doc(host, fns), c))
+    d = inspect.list_doc(host, fns)
+    out.emit(d, lambda c: human.render_list(d, c))
 
 
 @app.command("groups")

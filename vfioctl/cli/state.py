@@ -28,11 +28,12 @@ class State:
                 self._root_resolved = os.path.abspath(self.root)
         return self._root_resolved
 
-    def host(self, *, names: bool = True, holders: bool = True):
-        """Read the host once per invocation."""
+    def host(self, *, names: bool = True, holders: bool = True, brief: bool = False):
+        """Read the host once per invocation (``brief``: what ``list`` shows)."""
         if self._host is None:
             from vfioctl.sysfs.reader import read_host
-            self._host = read_host(self.root_path(), names=names, holders=holders)
+            self._host = read_host(self.root_path(), names=names, holders=holders,
+                                   brief=brief, full_config=not brief)
             if self.output is not None:
                 for w in self._host.warnings:
                     self.output.warn(w)

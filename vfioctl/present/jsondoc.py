@@ -63,7 +63,6 @@ def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
         "slot": slot.name if slot else None,
         "physfn": str(fn.physfn) if fn.physfn else None,
         "virtfns": [str(v) for v in fn.virtfns],
-        "numa_node": fn.numa_node,
         "reset_method": list(fn.reset_method) if fn.reset_method is not None else None,
         "hot_reset": reset_kind_brief(host, fn),
         "vfio": {
@@ -79,6 +78,7 @@ def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
     }
     if not brief:
         d.update({
+            "numa_node": fn.numa_node,
             "sysfs_path": "/sys/" + fn.sysfs_path,
             "header_type": fn.header_type,
             "secondary_bus": fn.secondary_bus, "subordinate_bus": fn.subordinate_bus,

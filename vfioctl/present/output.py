@@ -123,7 +123,12 @@ class Output:
     def emit(self, document: dict, human: Callable[[Canvas], None]) -> None:
         self.emitted = True
         if self.json_mode:
-            self.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+            # indented for a person at a terminal; compact (C encoder, ~10x
+            # faster on thousands of functions) when a program reads it
+            if _isatty(self.stdout):
+                self.stdout.write(json.dumps(document, indent=2) + "\n")
+            else:
+                self.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
         else:
             c = self.canvas()
             human(c)

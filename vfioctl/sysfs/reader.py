@@ -21,11 +21,11 @@ import re
 
 from vfioctl.errors import HostError, PermissionDenied
 from vfioctl.model.address import PciAddress
-from vfioctl.model.host import Holder, Host, IommuGroup, PciFunction, ResetCaps, Slot
+from vfioctl.model.host import Holder, Host, IommuGroup, PciFunction, Slot, is_vfio_driver
 from vfioctl.sysfs import config as cfgmod
 from vfioctl.sysfs.root import (
     CLASS_IOMMU, DEV_IOMMU, DEV_VFIO, DEV_VFIO_DEVICES, IOMMU_GROUPS, NOIOMMU_PARAM,
-    PCI_DEVICES, PCI_SLOTS, PROC, Root,
+    PCI_DEVICES, PCI_DRIVERS, PCI_SLOTS, PROC, Root,
 )
 
 _BDF = re.compile(r"^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
@@ -84,7 +84,7 @@ class Reader:
 
     # -- entry point --
     def read(self, *, holders: bool = True, full_config: bool = True,
-             names: bool = False) -> Host:
+             names: bool = False, brief: bool = False) -> Host:
         root = self.root
         if not os.path.isdir(root.path):
             raise HostError(f"root {root.path} does not exist or is not a directory",
@@ -107,16 +107,17 @@ class Reader:
                             "check that sysfs is mounted and readable") from None
 
         self._groups(host)
-        gmember: dict[PciAddress, int] = {}
+        self._gmember = gmember = {}
         for g in host.groups.values():
             for a in g.members:
                 gmember[a] = g.number
+        self._drivers = self._driver_index()
 
         for name in sorted(entries):
             if not _BDF.match(name):
                 host.warnings.append(f"{devdir}/{name}: not a PCI address; skipped")
                 continue
-            fn = self._function(host, devdir, name, full_config)
+            fn = self._function(host, devdir, name, full_config, brief)
             if fn is None:
                 continue
             if fn.address in host.functions:
@@ -145,8 +146,10 @@ class Reader:
         return host
 
     # -- devices --
-    def _function(self, host: Host, devdir: str, name: str, full_config: bool
-                  ) -> PciFunction | None:
+    def _function(self, host: Host, devdir: str, name: str, full_config: bool,
+                  brief: bool = False) -> PciFunction | None:
+        """One device directory.  Attributes are read by direct attempts (a
+        failed open is cheaper than listing a sysfs directory)."""
         link = os.path.join(devdir, name)
         try:
             target = os.readlink(link)
@@ -157,13 +160,10 @@ class Reader:
             else:
                 host.warnings.append(f"{link}: unreadable ({e.strerror}); skipped")
                 return None
-        try:
-            ents = {e.name: e for e in os.scandir(real)}
-        except FileNotFoundError:
+        j = os.path.join
+        cfg = _read(j(real, "config"), 4096 if full_config else 64)
+        if cfg is None and not os.path.isdir(real):
             host.warnings.append(f"{link}: dangling link to {target}; skipped")
-            return None
-        except OSError as e:
-            host.warnings.append(f"{link}: cannot list ({e.strerror}); skipped")
             return None
 
         addr = PciAddress.parse(name)
@@ -174,11 +174,16 @@ class Reader:
             fn.parent = PciAddress.parse(parent_name)
         else:
             fn.root_bus = parent_name
+        try:
+            fn.physfn = PciAddress.parse(os.path.basename(os.readlink(j(real, "physfn"))))
+        except OSError:
+            pass
+        except ValueError:
+            host.warnings.append(f"{real}/physfn: not a PCI link; ignored")
 
         # identity: one config read covers vendor/device/class/revision/header
-        cfg = _read(os.path.join(real, "config"), 4096) if "config" in ents else None
         hdr = cfgmod.parse_header(cfg) if cfg is not None else None
-        if hdr is not None and "physfn" not in ents:
+        if hdr is not None and fn.physfn is None:
             fn.vendor, fn.device, fn.revision = hdr.vendor, hdr.device, hdr.revision
             fn.class_code, fn.header_type = hdr.class_code, hdr.header_type
             fn.subsystem_vendor, fn.subsystem_device = hdr.subsystem_vendor, hdr.subsystem_device
@@ -187,9 +192,8 @@ class Reader:
             # VFs read 0xffff for vendor/device in config space: use attributes
             for attr in ("vendor", "device", "class", "revision",
                          "subsystem_vendor", "subsystem_device"):
-                if attr in ents:
-                    v = _hex(host, os.path.join(real, attr), attr)
-                    setattr(fn, "class_code" if attr == "class" else attr, v)
+                v = _hex(host, j(real, attr), attr)
+                setattr(fn, "class_code" if attr == "class" else attr, v)
             if hdr is not None:
                 fn.header_type = hdr.header_type
                 fn.secondary_bus, fn.subordinate_bus = hdr.secondary_bus, hdr.subordinate_bus
@@ -197,56 +201,66 @@ class Reader:
                 host.warnings.append(f"{real}: no readable vendor id")
         if fn.header_type == 1 and fn.subsystem_vendor is None:
             for attr in ("subsystem_vendor", "subsystem_device"):
-                if attr in ents:
-                    setattr(fn, attr, _hex(host, os.path.join(real, attr), attr))
+                setattr(fn, attr, _hex(host, j(real, attr), attr))
         if cfg is not None:
             fn.config_size = len(cfg)
             if full_config:
                 fn.caps = cfgmod.parse_caps(cfg)
-        elif full_config:
-            fn.caps = ResetCaps()
 
-        if "driver" in ents:
+        fn.driver = self._drivers.get(name)
+        if fn.driver is None:  # not listed under bus/pci/drivers: ask the link
             try:
-                fn.driver = os.path.basename(os.readlink(os.path.join(real, "driver")))
+                fn.driver = os.path.basename(os.readlink(j(real, "driver")))
             except OSError:
-                host.warnings.append(f"{real}/driver: unreadable link; driver unknown")
-        if "driver_override" in ents:
-            s = _text(os.path.join(real, "driver_override"))
-            fn.driver_override = None if s in (None, "", "(null)") else s
-        if "iommu_group" in ents:
+                pass
+        s = _text(j(real, "driver_override"))
+        fn.driver_override = None if s in (None, "", "(null)") else s
+        if addr not in self._gmember:
             try:
-                g = os.path.basename(os.readlink(os.path.join(real, "iommu_group")))
-                fn.iommu_group = int(g)
-            except (OSError, ValueError):
+                fn.iommu_group = int(os.path.basename(os.readlink(j(real, "iommu_group"))))
+            except OSError:
+                pass
+            except ValueError:
                 host.warnings.append(f"{real}/iommu_group: not a group link; ignored")
-        if "reset_method" in ents:
-            s = _text(os.path.join(real, "reset_method"))
-            if s is not None:
-                fn.reset_method = tuple(s.split())
-        if "physfn" in ents:
-            try:
-                fn.physfn = PciAddress.parse(
-                    os.path.basename(os.readlink(os.path.join(real, "physfn"))))
-            except (OSError, ValueError):
-                host.warnings.append(f"{real}/physfn: not a PCI link; ignored")
-        if "sriov_totalvfs" in ents:
-            fn.sriov_totalvfs = _int(_text(os.path.join(real, "sriov_totalvfs")))
-            fn.sriov_numvfs = _int(_text(os.path.join(real, "sriov_numvfs")))
-        if "numa_node" in ents:
-            n = _int(_text(os.path.join(real, "numa_node")))
+        s = _text(j(real, "reset_method"))
+        if s is not None:
+            fn.reset_method = tuple(s.split())
+        if not brief:
+            fn.sriov_totalvfs = _int(_text(j(real, "sriov_totalvfs")))
+            if fn.sriov_totalvfs is not None:
+                fn.sriov_numvfs = _int(_text(j(real, "sriov_numvfs")))
+            n = _int(_text(j(real, "numa_node")))
             fn.numa_node = None if n is None or n < 0 else n
-        if "vfio-dev" in ents:
-            vd = os.path.join(real, "vfio-dev")
+        # vfio-dev/ exists only while bound to a VFIO driver
+        if not brief or is_vfio_driver(fn.driver):
+            vd = j(real, "vfio-dev")
             try:
                 names = sorted(n for n in os.listdir(vd) if n.startswith("vfio"))
             except OSError:
                 names = []
             if names:
                 fn.vfio_dev = names[0]
-                devt = _text(os.path.join(vd, names[0], "dev"))
+                devt = _text(j(vd, names[0], "dev"))
                 fn.vfio_dev_devt = devt if devt and ":" in devt else None
         return fn
+
+    def _driver_index(self) -> dict[str, str]:
+        """bdf -> driver from ``bus/pci/drivers/*/`` (one listing per driver
+        instead of one readlink per device; the driver core keeps both)."""
+        out: dict[str, str] = {}
+        ddir = self.root.join(PCI_DRIVERS)
+        try:
+            drivers = os.listdir(ddir)
+        except OSError:
+            return out
+        for d in drivers:
+            try:
+                for e in os.listdir(os.path.join(ddir, d)):
+                    if ":" in e and "." in e:
+                        out[e] = d
+            except OSError:
+                continue
+        return out
 
     def _vf_links(self, host: Host) -> None:
         vfs: dict[PciAddress, list[PciAddress]] = {}
@@ -383,11 +397,16 @@ class Reader:
 
 
 def read_host(root: Root | str = "/", *, holders: bool = True, full_config: bool = True,
-              names: bool = False) -> Host:
+              names: bool = False, brief: bool = False) -> Host:
     """Read everything vfioctl shows about the host under ``root``.
+
+    ``brief`` (for ``list``) skips what the list does not show: numa_node,
+    SR-IOV counts, bridge subsystem ids; ``full_config=False`` reads only the
+    64-byte config header (no capability walk).
 
     Raises :class:`~vfioctl.errors.HostError` when the root has no ``sys/``.
     """
     if not isinstance(root, Root):
         root = Root(root)
-    return Reader(root).read(holders=holders, full_config=full_config, names=names)
+    return Reader(root).read(holders=holders, full_config=full_config, names=names,
+                             brief=brief)

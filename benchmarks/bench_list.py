@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Benchmark: `vfioctl --root T list --json` vs lspci on a 4,096-function tree.
+
+Prints the median wall time of each (several runs, subprocesses, warm page
+cache) and the ratio vfioctl/lspci.  Target: <= 1.0x.  lspci runs as
+
+    lspci -A linux-sysfs -O sysfs.path=T/sys/bus/pci -D -k -nn
+
+(`-A linux-sysfs` matters: without it lspci silently falls back to
+/proc/bus/pci and lists the real host).  This is a script that prints
+figures, not a test: run `python benchmarks/bench_list.py [N] [RUNS]`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from bigtree import build_big_tree  # noqa: E402
+
+
+def median_wall(argv, runs, env=None):
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        times.append(time.perf_counter() - t)
+        if p.returncode != 0:
+            raise SystemExit(f"{argv[0]} failed ({p.returncode}): {p.stderr.decode()[-500:]}")
+    return statistics.median(times)
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 4096
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 9
+    base = os.environ.get("VFIOCTL_BENCH_DIR") or os.path.join(tempfile.gettempdir(),
+                                                              "vfioctl-bench")
+    tree = build_big_tree(os.path.join(base, f"bigtree-{n}"), n)
+    vfioctl = shutil.which("vfioctl", path=os.path.dirname(sys.executable)) or "vfioctl"
+    lspci = shutil.which("lspci")
+    env = dict(os.environ, VFIOCTL_PCI_IDS=os.environ.get("VFIOCTL_PCI_IDS", "none"))
+    argv_v = [vfioctl, "--root", tree, "list", "--json"]
+    for _ in range(2):  # warm the page cache and the bytecode
+        subprocess.run(argv_v, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    tv = median_wall(argv_v, runs, env)
+    print(f"tree: {tree} ({n} functions)")
+    print(f"vfioctl --root T list --json           median {tv * 1000:8.1f} ms over {runs} runs")
+    if lspci is None:
+        print("lspci: not installed (apt-get install pciutils) - no ratio")
+        return 0
+    argv_l = [lspci, "-A", "linux-sysfs", "-O", f"sysfs.path={tree}/sys/bus/pci", "-D", "-k", "-nn"]
+    subprocess.run(argv_l, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tl = median_wall(argv_l, runs)
+    print(f"lspci -A linux-sysfs ... -D -k -nn     median {tl * 1000:8.1f} ms over {runs} runs")
+    print(f"ratio vfioctl/lspci: {tv / tl:.2f}x (target <= 1.00x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
