@@ -66,33 +66,8 @@ command -v dpkg >/dev/null || die "dpkg not found"
 [[ -r "$KEYRING" ]] || die "keyring $KEYRING not readable (package debian-archive-keyring)"
 
 # --- archive address: from the environment, else from the host's sources ----
-mirror="${VFIOCTL_DEBIAN_MIRROR:-}"
-if [[ -z "$mirror" ]]; then
-    # deb822 *.sources: a stanza whose Suites include "bookworm"
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [[ -r "$f" ]] || continue
-        mirror="$(awk '
-            BEGIN { RS=""; FS="\n" }
-            {
-                uri=""; suites=""
-                for (i = 1; i <= NF; i++) {
-                    if ($i ~ /^URIs:/)   { sub(/^URIs:[ \t]*/, "", $i); split($i, u, /[ \t]+/); uri=u[1] }
-                    if ($i ~ /^Suites:/) { suites=" " $i " " }
-                }
-                if (uri != "" && suites ~ /[ \t]bookworm[ \t]/ && uri !~ /security/) { print uri; exit }
-            }' "$f")"
-        [[ -n "$mirror" ]] && break
-    done
-fi
-if [[ -z "$mirror" ]]; then
-    # one-line format: deb [opts] URI bookworm main
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [[ -r "$f" ]] || continue
-        mirror="$(sed -E 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" && $3 == "bookworm" && $2 !~ /security/ { print $2; exit }')"
-        [[ -n "$mirror" ]] && break
-    done
-fi
-[[ -n "$mirror" ]] || die "no Debian archive URI for 'bookworm' in the host's apt sources; set VFIOCTL_DEBIAN_MIRROR"
+mirror="$(bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/debian-mirror.sh")" \
+    || die "no Debian archive URI for 'bookworm' in the host's apt sources; set VFIOCTL_DEBIAN_MIRROR"
 
 # --- private apt configuration in a scratch dir ------------------------------
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/vfioctl-apt.XXXXXX")"

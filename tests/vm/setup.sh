@@ -12,7 +12,7 @@
 # Environment:
 #   VFIOCTL_VM_CACHE   cache dir (default /var/cache/vfioctl-vm)
 #   VFIOCTL_VM_JOBS    make -j (default: nproc + 1)
-#   VFIOCTL_VM_MIRROR  Debian mirror (default http://deb.debian.org/debian)
+#   VFIOCTL_VM_MIRROR  Debian mirror (default: the one the host's apt uses, scripts/debian-mirror.sh)
 #   VFIOCTL_VM_SUITE   suite holding linux-source-6.12 (default bookworm-backports)
 #   VFIOCTL_VM_NO_APT=1  never call apt-get install (fail if packages are missing)
 set -euo pipefail
@@ -24,7 +24,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FRAGMENT=$HERE/kernel.fragment
 CACHE=${VFIOCTL_VM_CACHE:-/var/cache/vfioctl-vm}
 JOBS=${VFIOCTL_VM_JOBS:-$(( $(nproc) + 1 ))}
-MIRROR=${VFIOCTL_VM_MIRROR:-http://deb.debian.org/debian}
+MIRROR=${VFIOCTL_VM_MIRROR:-$(bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/debian-mirror.sh")}
 SUITE=${VFIOCTL_VM_SUITE:-bookworm-backports}
 SRCPKG=linux-source-6.12
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg

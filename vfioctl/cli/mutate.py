@@ -121,9 +121,11 @@ def check_cmd(
                 c.line(f"{e['target']}: hot reset possible ({e['mode']} mode, {e['kind']} reset, "
                        f"affects {', '.join(e['affected'])})", "ok")
             else:
-                c.line(f"{e['target']}: hot reset NOT possible in {e['mode']} mode", "bad")
+                modes = sorted({r["mode"] for r in e["reasons"]}) or [e["mode"]]
+                c.line(f"{e['target']}: hot reset NOT possible ({' or '.join(modes)} mode)", "bad")
                 for r in e["reasons"]:
-                    c.bullet(f"{r['message']} [{r['errno'] or 'refused'} at {r['step']}]", "bad")
+                    c.bullet(f"{r['mode']}: {r['message']} [{r['errno'] or 'refused'} at "
+                             f"{r['step']}]", "bad")
     out.emit(doc, human)
     if not doc["possible"]:
         raise typer.Exit(EXIT_NO)

@@ -632,9 +632,11 @@ def check(host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool, bool]) 
         if not forced and possible_modes and mode not in possible_modes:
             mode = possible_modes[0]
         ok = ok and good
+        modes = [mode] if forced or good else list(p.verdicts)
         entries.append({"target": str(p.target.address), "possible": good, "mode": mode,
                         "possible_modes": possible_modes, "kind": p.kind,
                         "affected": [str(a.address) for a in p.affected],
-                        "reasons": [r.to_json() for r in p.verdicts[mode].reasons]
-                        if not good else []})
+                        "reasons": [] if good else [
+                            dict(r.to_json(), mode=m) for m in modes
+                            for r in p.verdicts[m].reasons]})
     return jd.doc("check", possible=ok, resets=entries)
