@@ -22,6 +22,7 @@ used as ``--root out`` (or ``Root("out")``) later and on another machine:
   hold ``/dev/vfio/...`` or ``/dev/iommu`` open (the link targets are kept
   verbatim, so they dangle in the copy, as intended);
 * ``proc/cmdline``, ``proc/sys/kernel/tainted``, ``proc/sys/kernel/osrelease``;
+* ``run/udev/data/+pci:<bdf>`` (the udev database's names), when present;
 * ``VFIOCTL-SNAPSHOT``: a small JSON marker (format version, source osrelease,
   time).
 
@@ -206,6 +207,8 @@ class _Recorder:
             if real is None or not real.startswith("sys/devices/"):
                 self.skip(rel, "link target outside sys/devices")
                 continue
+            if not os.path.isdir(self.s(real)):
+                continue  # a dangling link stays dangling in the copy, as in the source
             # the device and every ancestor up to sys/devices/pciDDDD:BB
             parts = real.split("/")
             for i in range(3, len(parts) + 1):
@@ -340,6 +343,17 @@ class _Recorder:
         if denied:
             self.skip("proc/*/fd", f"{denied} processes not readable (run as root to see every holder)")
 
+    def udev_names(self) -> None:
+        """``run/udev/data/+pci:<bdf>``: the udev database entries of the PCI
+        functions (vendor/model names), so a snapshot keeps its names elsewhere."""
+        base = "run/udev/data"
+        if not os.path.isdir(self.s(base)):
+            return
+        for e in self.listdir("sys/bus/pci/devices"):
+            rel = f"{base}/+pci:{e.name}"
+            if os.path.isfile(self.s(rel)):
+                self.copy_file(rel)
+
     def proc_files(self) -> None:
         for rel in PROC_FILES:
             self.copy_file(rel)
@@ -377,6 +391,7 @@ def take_snapshot(src_root: str | os.PathLike = "/", dest: str | os.PathLike = "
     r.dev_nodes()
     r.holders()
     r.proc_files()
+    r.udev_names()
 
     osrelease = ""
     try:

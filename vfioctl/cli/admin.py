@@ -1,0 +1,70 @@
+"""Admin-session commands: completion, snapshot, watch."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
+
+from vfioctl.cli.app import _state, app
+
+
+@app.command("completion")
+def completion_cmd(
+    shell: Annotated[Optional[str], typer.Argument(metavar="[SHELL]", help="bash, zsh or fish (default: from $SHELL).")] = None,
+    install: Annotated[bool, typer.Option("--install", help="Write the script where the shell looks for it, instead of printing it.")] = False,
+) -> None:
+    """Print (or --install) the shell completion script for bash, zsh or fish.
+
+    Device arguments complete from the live host (or --root) without loading
+    the full CLI: every function for show/reset-info, vfio-bound ones for
+    hot-reset/reset/check, group numbers for groups and list --group."""
+    import sys
+    from vfioctl.cli import gencomp
+    if install:
+        typer.echo(gencomp.install(shell, None))
+    else:
+        sys.stdout.write(gencomp.generate(gencomp.detect_shell(shell)))
+
+
+@app.command("snapshot")
+def snapshot_cmd(
+    ctx: typer.Context,
+    out_path: Annotated[str, typer.Argument(metavar="OUT", help="Directory to create, or a .tar/.tar.gz/.tgz file.")],
+    from_umockdev: Annotated[Optional[str], typer.Option("--from-umockdev", metavar="FILE", help="Import a umockdev-record file instead of reading the host.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON document (schema vfioctl/1).")] = False,
+) -> None:
+    """Write the part of sysfs, /dev and /proc that vfioctl reads, usable as --root.
+
+    For bug reports and new fixtures: no symlink loops, config space as far as
+    readable (run as root for capabilities), device nodes as plain files, udev
+    names alongside.  OUT ending in .tar, .tar.gz or .tgz gives a tarball, which
+    --root also accepts."""
+    from vfioctl.ops import snapshot
+    st = _state(ctx)
+    out = st.out(json_)
+    d = snapshot.snapshot(st, out_path, from_umockdev=from_umockdev, force=force)
+    out.emit(d, lambda c: c.line(
+        f"wrote {d['out']}: {d['report']['files']} files, {d['report']['links']} links"
+        + (f", {len(d['report']['skipped'])} skipped (see --json)" if d['report']['skipped'] else "")))
+
+
+@app.command("watch")
+def watch_cmd(
+    ctx: typer.Context,
+    count: Annotated[Optional[int], typer.Option("--count", min=1, metavar="N", help="Stop after N events.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="One JSON object per line (JSON lines, schema vfioctl/1).")] = False,
+) -> None:
+    """Live udev events for PCI functions, VFIO groups and vfio-dev cdevs.
+
+    One line per add/remove/bind/unbind with the function, driver and IOMMU
+    group, until Ctrl-C (exit 0) or --count events.  Needs the live host."""
+    from vfioctl.ops.watch import watch_command
+    st = _state(ctx)
+    out = st.out(json_)
+    try:
+        watch_command(st, json_mode=out.json_mode, count=count, out=out)
+    except KeyboardInterrupt:
+        raise typer.Exit(0)
