@@ -3,7 +3,8 @@
 Exit codes (documented in vfioctl(8), EXIT STATUS):
 
   0  success (for reset-info/check: a hot reset is possible)
-  1  the answer is "no": reset-info/check found a hot reset impossible
+  1  the answer is "no": reset-info/check found a hot reset impossible, or
+     hot-reset/reset refused before opening anything (kind "not-possible")
   2  usage error: bad option, malformed or ambiguous DEVICE
   3  not found: no such PCI function, group or cdev
   4  host error: ROOT has no sys/, sysfs missing or unreadable
@@ -31,7 +32,7 @@ EXIT_INTERNAL = 70
 
 EXIT_CODES = {
     EXIT_OK: "success",
-    EXIT_NO: "hot reset not possible (reset-info, check)",
+    EXIT_NO: "not possible: reset-info/check verdict, or hot-reset/reset refused before opening anything",
     EXIT_USAGE: "usage error",
     EXIT_NOT_FOUND: "device, group or cdev not found",
     EXIT_HOST: "host root/sysfs missing or unreadable",

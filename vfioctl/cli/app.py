@@ -35,7 +35,7 @@ DevicesArg = Annotated[Optional[List[str]], typer.Argument(
 IommufdOpt = Annotated[bool, typer.Option("--iommufd", help="Use the device cdev + /dev/iommu (iommufd) access mode.")]
 GroupModeOpt = Annotated[bool, typer.Option("--group", help="Use the legacy group/container access mode.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Show every step, open nothing.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (required when not interactive).")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (required when not interactive or with --json).")]
 
 
 def _state(ctx: typer.Context) -> State:
@@ -52,13 +52,14 @@ def _version(value: bool) -> None:
 def main_callback(
     ctx: typer.Context,
     root: Annotated[str, typer.Option("--root", envvar="VFIOCTL_ROOT", metavar="DIR",
-                                      help="Filesystem root holding sys/, dev/ and proc/ (a fixture or snapshot).")] = "/",
+                                      help="Filesystem root holding sys/, dev/ and proc/ (a fixture, a snapshot directory or tarball).")] = "/",
     demo: Annotated[bool, typer.Option("--demo", help="Use the bundled demo host (a two-socket server).")] = False,
     backend: Annotated[Optional[str], typer.Option("--backend", metavar="NAME", envvar="VFIOCTL_BACKEND",
                                                    help="Kernel backend: real, sim, or a plug-in (default: real on /, sim elsewhere).")] = None,
     fmt: Annotated[str, typer.Option("--format", metavar="auto|table|plain",
                                      help="Human output: rich table (TTY default) or plain text (pipe default).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Suppress warnings on stderr.")] = False,
+    json_all: Annotated[bool, typer.Option("--json", help="Machine output for any command (same as the command's own --json).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
@@ -69,7 +70,7 @@ def main_callback(
     if demo and root != "/":
         raise UsageError("--demo and --root cannot be combined",
                          "use one of them: --demo shows the bundled demo host")
-    st = State(root=root, demo=demo, backend=backend, fmt=fmt, quiet=quiet)
+    st = State(root=root, demo=demo, backend=backend, fmt=fmt, quiet=quiet, json=json_all)
     CURRENT.append(st)
     ctx.obj = st
 
@@ -79,7 +80,7 @@ def main_callback(
 @app.command("list")
 def list_cmd(
     ctx: typer.Context,
-    vfio: Annotated[bool, typer.Option("--vfio", help="Only functions bound to vfio-pci.")] = False,
+    vfio: Annotated[bool, typer.Option("--vfio", help="Only functions bound to vfio-pci (or a vfio-pci variant driver).")] = False,
     group: Annotated[Optional[int], typer.Option("--group", "-g", metavar="N", help="Only members of IOMMU group N.")] = None,
     klass: Annotated[Optional[List[str]], typer.Option("--class", "-c", metavar="CLASS",
                                                        help="Only this class: gpu, network, storage, nvme, audio, usb, bridge, accelerator, crypto... (repeatable).")] = None,
@@ -137,10 +138,10 @@ def reset_info_cmd(
     ctx: typer.Context,
     device: DeviceArg,
     kernel: Annotated[bool, typer.Option("--kernel", help="Also ask the kernel (VFIO_DEVICE_GET_PCI_HOT_RESET_INFO through the backend) and compare. Opens the device: a function reset.")] = False,
-    iommufd: IommufdOpt = False,
-    group_mode: GroupModeOpt = False,
-    dry_run: DryRunOpt = False,
-    yes: YesOpt = False,
+    iommufd: Annotated[bool, typer.Option("--iommufd", help="With --kernel: ask through the cdev + iommufd.")] = False,
+    group_mode: Annotated[bool, typer.Option("--group", help="With --kernel: ask through the legacy group.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="With --kernel: show the steps, open nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --kernel: do not ask before opening the device.")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Predict which functions a hot reset hits and whether the kernel allows it.
@@ -169,6 +170,7 @@ def reset_info_cmd(
 
 def _register_mutations() -> None:
     from vfioctl.cli import mutate  # noqa: F401  (registers hot-reset, reset, check)
+    from vfioctl.cli import admin  # noqa: F401  (registers completion, snapshot, watch)
 
 
 _register_mutations()

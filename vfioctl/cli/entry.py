@@ -13,6 +13,9 @@ from __future__ import annotations
 import sys
 
 
+GLOBAL_OPTIONS = ("--root", "--demo", "--backend", "--format", "--quiet", "-q", "--version")
+
+
 def _command_name(argv: list[str]) -> str:
     from vfioctl.cli.complete import COMMANDS
     for a in argv:
@@ -55,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except cex.ClickException as e:  # usage errors from option parsing
         msg = e.format_message()
-        err = UsageError(msg, "run 'vfioctl --help' or 'vfioctl COMMAND --help'")
+        hint = "run 'vfioctl --help' or 'vfioctl COMMAND --help'"
+        opt = getattr(e, "option_name", None)
+        if opt in GLOBAL_OPTIONS:
+            hint = f"{opt} is a global option: put it before the command (vfioctl {opt} ... COMMAND)"
+        err = UsageError(msg, hint)
         Output(json_mode=json_mode).error(_command_name(args), err)
         return EXIT_USAGE
     except BrokenPipeError:

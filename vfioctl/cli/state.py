@@ -15,6 +15,7 @@ class State:
     backend: str | None = None
     fmt: str = "auto"
     quiet: bool = False
+    json: bool = False
     _host: object = field(default=None, repr=False)
     _root_resolved: str | None = field(default=None, repr=False)
     output: Output | None = field(default=None, repr=False)
@@ -24,6 +25,14 @@ class State:
             if self.demo:
                 from vfioctl.testing.demo import demo_root
                 self._root_resolved = demo_root()
+            elif os.path.isfile(self.root):
+                # a snapshot tarball: extracted privately, removed at exit
+                import atexit
+                import shutil
+                from vfioctl.ops.snapshot import open_tarball_root
+                root, tmp = open_tarball_root(self.root)
+                atexit.register(shutil.rmtree, tmp, True)
+                self._root_resolved = root
             else:
                 self._root_resolved = os.path.abspath(self.root)
         return self._root_resolved
@@ -40,7 +49,7 @@ class State:
         return self._host
 
     def out(self, json_mode: bool) -> Output:
-        self.output = Output(json_mode=json_mode, fmt=self.fmt, quiet=self.quiet)
+        self.output = Output(json_mode=json_mode or self.json, fmt=self.fmt, quiet=self.quiet)
         return self.output
 
 

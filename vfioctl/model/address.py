@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _FULL = re.compile(r"^([0-9a-fA-F]{4,8}):([0-9a-fA-F]{2}):([0-1]?[0-9a-fA-F])\.([0-7])$")
 _SHORT = re.compile(r"^([0-9a-fA-F]{2}):([0-1]?[0-9a-fA-F])\.([0-7])$")
@@ -27,6 +28,10 @@ class PciAddress:
     @classmethod
     def parse(cls, text: str) -> "PciAddress":
         """Parse ``0000:81:00.0`` or ``81:00.0``; raise :class:`AddressError`."""
+        return _parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> "PciAddress":
         t = text.strip()
         m = _FULL.match(t)
         if m:
@@ -63,4 +68,15 @@ class PciAddress:
         return f"{self.domain:04x}:{self.bus:02x}:{self.slot:02x}"
 
     def __str__(self) -> str:
-        return f"{self.domain:04x}:{self.bus:02x}:{self.slot:02x}.{self.function:x}"
+        return _text(self)
+
+
+@lru_cache(maxsize=65536)
+def _parse(text: str) -> PciAddress:
+    # sysfs names the same function many times (device, group member, parent)
+    return PciAddress._parse(text)
+
+
+@lru_cache(maxsize=65536)
+def _text(a: PciAddress) -> str:
+    return f"{a.domain:04x}:{a.bus:02x}:{a.slot:02x}.{a.function:x}"

@@ -93,7 +93,10 @@ class ResetCaps:
     hotplug_capable: bool | None = None  # PCIe SltCap HPC (ports only)
 
 
-@dataclass
+UNKNOWN_CAPS = ResetCaps()
+
+
+@dataclass(slots=True)
 class PciFunction:
     """One PCI function, as ``/sys/bus/pci/devices/<address>`` shows it."""
 
@@ -124,7 +127,7 @@ class PciFunction:
     #: enabled methods of ``reset_method``; None when the attribute is absent
     reset_method: tuple[str, ...] | None = None
     config_size: int | None = None
-    caps: ResetCaps = field(default_factory=ResetCaps)
+    caps: ResetCaps = UNKNOWN_CAPS
     numa_node: int | None = None
     #: ``vfio-dev/vfioX`` name (present while bound to a VFIO driver, 6.1+)
     vfio_dev: str | None = None
@@ -246,9 +249,14 @@ class Host:
 
     def slot_for(self, addr: PciAddress) -> Slot | None:
         idx = self.__dict__.get("_slot_idx")
-        if idx is None or len(idx) != len(self.slots):
-            idx = self.__dict__["_slot_idx"] = {s.address: s for s in self.slots}
-        return idx.get(addr.slot_id)
+        if idx is None or self.__dict__.get("_slot_n") != len(self.slots):
+            idx = {}
+            for s in self.slots:
+                a = PciAddress.try_parse(s.address + ".0")
+                if a is not None:
+                    idx[(a.domain, a.bus, a.slot)] = s
+            self.__dict__["_slot_idx"], self.__dict__["_slot_n"] = idx, len(self.slots)
+        return idx.get((addr.domain, addr.bus, addr.slot)) if idx else None
 
     def children(self, addr: PciAddress | None) -> list[PciFunction]:
         """Functions whose parent is ``addr`` (None: root-bus functions), sorted.
@@ -268,6 +276,7 @@ class Host:
     def invalidate(self) -> None:
         self.__dict__.pop("_child_idx", None)
         self.__dict__.pop("_slot_idx", None)
+        self.__dict__.pop("_slot_n", None)
 
     def cdev_node(self, fn: PciFunction) -> str | None:
         """``/dev/vfio/devices/vfioX`` when the cdev is usable, else None."""

@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Holder, Host, IommuGroup, PciFunction, Slot
+from vfioctl.model.topology import (  # noqa: F401  (re-exported)
+    bus_self, on_root_bus, reset_kind_fast, secondary_bus, slot_of,
+)
 
 GROUP = "group"      # legacy group/container access
 IOMMUFD = "iommufd"  # device cdev + iommufd access
@@ -151,42 +154,7 @@ class ResetPlan:
 
 
 # ---------------------------------------------------------------------------
-# topology helpers (the kernel's pci_bus / pci_slot relations)
-
-def secondary_bus(host: Host, bridge: PciFunction) -> int | None:
-    """Secondary bus number of a bridge: config 0x19, else from its children."""
-    if bridge.secondary_bus is not None:
-        return bridge.secondary_bus
-    kids = host.children(bridge.address)
-    real = [f.address.bus for f in kids if not f.is_vf] or [f.address.bus for f in kids]
-    return min(real) if real else None
-
-
-def bus_self(host: Host, fn: PciFunction) -> PciFunction | None:
-    """The bridge whose secondary bus ``fn`` sits on (``pdev->bus->self``).
-
-    None on a root bus, and for VFs on a virtual bus (a bus number other than
-    the bridge's secondary bus, created by ``virtfn_add_bus`` with no self).
-    """
-    if fn.parent is None:
-        return None
-    br = host.functions.get(fn.parent)
-    if br is None:
-        return None
-    sec = secondary_bus(host, br)
-    if sec is not None and fn.address.bus != sec:
-        return None
-    return br
-
-
-def on_root_bus(fn: PciFunction) -> bool:
-    return fn.parent is None
-
-
-def slot_of(host: Host, fn: PciFunction) -> Slot | None:
-    """``pdev->slot``: the slot registered for the function's bus and device number."""
-    return host.slot_for(fn.address)
-
+# topology helpers live in vfioctl.model.topology (light enough for listings)
 
 def _bus_functions(host: Host, domain: int, bus: int, bridge: PciAddress | None
                    ) -> list[PciFunction]:

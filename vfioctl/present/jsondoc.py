@@ -8,9 +8,14 @@ ever added within one schema version; a rename or removal bumps it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vfioctl import JSON_SCHEMA
 from vfioctl.model.host import Holder, Host, IommuGroup, PciFunction
-from vfioctl.model import scope as sc
+from vfioctl.model import topology
+
+if TYPE_CHECKING:  # the planner is only imported where a plan is rendered
+    from vfioctl.model import scope as sc
 
 
 def doc(command: str, **body) -> dict:
@@ -39,14 +44,14 @@ def host_summary(host: Host) -> dict:
 
 
 def reset_kind_brief(host: Host, fn: PciFunction) -> str | None:
-    kind, _, _, _ = sc.reset_kind(host, fn)
-    return kind
+    return topology.reset_kind_fast(host, fn)
 
 
 def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
     g = host.group_of(fn)
     slot = host.slot_for(fn.address)
     cdev = host.cdev_node(fn)
+    bound = fn.vfio_bound
     d = {
         "address": str(fn.address),
         "vendor": _hex(fn.vendor, 4), "device": _hex(fn.device, 4),
@@ -63,22 +68,22 @@ def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
         "slot": slot.name if slot else None,
         "physfn": str(fn.physfn) if fn.physfn else None,
         "virtfns": [str(v) for v in fn.virtfns],
-        "reset_method": list(fn.reset_method) if fn.reset_method is not None else None,
         "hot_reset": reset_kind_brief(host, fn),
         "vfio": {
-            "bound": fn.vfio_bound,
-            "group_node": g.node if (g and fn.vfio_bound) else None,
+            "bound": bound,
+            "group_node": g.node if (g and bound) else None,
             "noiommu": bool(g and g.noiommu),
             "vfio_dev": fn.vfio_dev,
             "cdev_node": cdev,
             "cdev_devt": fn.vfio_dev_devt,
         },
         "holders": [holder(h) for h in host.group_holders(g) + host.device_holders(fn)]
-        if fn.vfio_bound else [],
+        if bound else [],
     }
     if not brief:
         d.update({
             "numa_node": fn.numa_node,
+            "reset_method": list(fn.reset_method) if fn.reset_method is not None else None,
             "sysfs_path": "/sys/" + fn.sysfs_path,
             "header_type": fn.header_type,
             "secondary_bus": fn.secondary_bus, "subordinate_bus": fn.subordinate_bus,
@@ -112,6 +117,7 @@ def group(host: Host, g: IommuGroup) -> dict:
 
 
 def verdict(v: sc.Verdict) -> dict:
+    from vfioctl.model import scope as sc
     step, err = v.expected
     return {
         "mode": v.mode, "available": v.available, "possible": v.possible,
@@ -123,6 +129,7 @@ def verdict(v: sc.Verdict) -> dict:
 
 
 def plan(host: Host, p: sc.ResetPlan) -> dict:
+    from vfioctl.model import scope as sc
     return {
         "target": str(p.target.address),
         "kind": p.kind, "why": p.why,
@@ -152,6 +159,7 @@ def predicted_info(host: Host, p: sc.ResetPlan) -> dict:
     ``group``: after opening the target through its group.  ``iommufd``:
     after binding only the target (what ``reset-info --kernel`` does).
     """
+    from vfioctl.model import scope as sc
     gerr, gent = sc.predict_info_group(host, p)
     ierr, iflags, ient = sc.predict_info_iommufd(host, p, {p.target.address})
     return {

@@ -112,6 +112,7 @@ class Output:
             fmt = "table" if _isatty(self.stdout) else "plain"
         self.fmt = fmt
         self.emitted = False
+        self.lines = False      # JSON lines already written (watch)
 
     def canvas(self) -> Canvas:
         if self.fmt == "table":
@@ -135,6 +136,7 @@ class Output:
         self.stdout.flush()
 
     def json_line(self, document: dict) -> None:
+        self.lines = True
         self.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
         self.stdout.flush()
 
@@ -153,7 +155,11 @@ class Output:
             self.stderr.write(f"vfioctl: hint: {err.hint}\n")
         if self.json_mode and not self.emitted:
             from vfioctl.present.jsondoc import error as err_doc
-            self.stdout.write(json.dumps(err_doc(command, err), indent=2) + "\n")
+            d = err_doc(command, err)
+            # one line unless a person reads it: also a valid line of a JSON-lines stream
+            text = (json.dumps(d, indent=2) if _isatty(self.stdout) and not self.lines
+                    else json.dumps(d, separators=(",", ":")))
+            self.stdout.write(text + "\n")
             self.stdout.flush()
 
 

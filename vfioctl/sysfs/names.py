@@ -66,40 +66,49 @@ def find_pci_ids(root: Root) -> str | None:
 
 
 def parse_pci_ids(path: str, vendors: set[int]) -> dict[tuple[int, int | None], str]:
-    """Names for ``(vendor, None)`` and ``(vendor, device)`` of the wanted vendors."""
+    """Names for ``(vendor, None)`` and ``(vendor, device)`` of the wanted vendors.
+
+    Jumps to each vendor's line (``\nvvvv  Name``) with ``bytes.find`` instead
+    of parsing the whole 1.3 MB file line by line; its device lines
+    (``\tdddd  Name``) follow until the next unindented line.
+    """
     out: dict[tuple[int, int | None], str] = {}
-    want = {f"{v:04x}" for v in vendors}
-    cur: int | None = None
     try:
         with open(path, "rb") as f:
-            for raw in f:
-                if not raw or raw[0] == 0x23 or raw == b"\n":  # '#'
-                    continue
-                if raw[0] != 0x09:  # vendor line "vvvv  Name"
-                    if raw[:1] == b"C":  # device classes section: done
-                        break
-                    key = raw[:4].decode("ascii", "replace")
-                    if key in want:
-                        cur = int(key, 16)
-                        out[(cur, None)] = raw[6:].decode("utf-8", "replace").strip()
-                    else:
-                        cur = None
-                elif cur is not None and raw[1] != 0x09:  # device line "\tdddd  Name"
-                    try:
-                        dev = int(raw[1:5], 16)
-                    except ValueError:
-                        continue
-                    out[(cur, dev)] = raw[7:].decode("utf-8", "replace").strip()
+            data = f.read()
     except OSError:
         return {}
+    end_vendors = data.find(b"\nC ")          # the device-class section follows
+    if end_vendors < 0:
+        end_vendors = len(data)
+    for v in vendors:
+        key = b"\n%04x  " % v
+        i = data.find(key, 0, end_vendors)
+        if i < 0:
+            continue
+        eol = data.find(b"\n", i + 1)
+        out[(v, None)] = data[i + 7:eol].decode("utf-8", "replace").strip()
+        pos = eol + 1
+        while pos < end_vendors and data[pos:pos + 1] in (b"\t", b"#"):
+            eol = data.find(b"\n", pos)
+            if eol < 0:
+                eol = len(data)
+            line = data[pos:eol]
+            if line[:1] == b"\t" and line[1:2] != b"\t":
+                try:
+                    out[(v, int(line[1:5], 16))] = line[7:].decode("utf-8", "replace").strip()
+                except ValueError:
+                    pass
+            pos = eol + 1
     return out
 
 
 def fill_names(host: Host, root: Root, *, single: bool = False) -> None:
     """Set ``vendor_name``/``device_name`` on every function where known."""
     missing = []
+    have_udev = os.path.isdir(root.join(UDEV_DATA))
     for fn in host.functions.values():
-        v, d = _udev_names(root, str(fn.address))
+        v, d = _udev_names(root, str(fn.address)) if have_udev else (None, None)
         if v is None and single:
             v, d = _pyudev_names(root, fn.sysfs_path)
         fn.vendor_name, fn.device_name = v, d

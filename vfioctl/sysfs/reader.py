@@ -24,7 +24,7 @@ from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Holder, Host, IommuGroup, PciFunction, Slot, is_vfio_driver
 from vfioctl.sysfs import config as cfgmod
 from vfioctl.sysfs.root import (
-    CLASS_IOMMU, DEV_IOMMU, DEV_VFIO, DEV_VFIO_DEVICES, IOMMU_GROUPS, NOIOMMU_PARAM,
+    CLASS_IOMMU, CLASS_VFIO_DEV, DEV_IOMMU, DEV_VFIO, DEV_VFIO_DEVICES, IOMMU_GROUPS, NOIOMMU_PARAM,
     PCI_DEVICES, PCI_DRIVERS, PCI_SLOTS, PROC, Root,
 )
 
@@ -112,6 +112,7 @@ class Reader:
             for a in g.members:
                 gmember[a] = g.number
         self._drivers = self._driver_index()
+        self._vfio_devs = self._vfio_dev_index()
 
         for name in sorted(entries):
             if not _BDF.match(name):
@@ -143,6 +144,8 @@ class Reader:
         if names:
             from vfioctl.sysfs.names import fill_names
             fill_names(host, root)
+        if not root.live:  # name paths as the kernel does (/sys/...); host.root says where
+            host.warnings = [w.replace(root.path + "/", "/") for w in host.warnings]
         return host
 
     # -- devices --
@@ -160,14 +163,16 @@ class Reader:
             else:
                 host.warnings.append(f"{link}: unreadable ({e.strerror}); skipped")
                 return None
-        j = os.path.join
-        cfg = _read(j(real, "config"), 4096 if full_config else 64)
+        def j(*parts: str) -> str:  # os.path.join is a measurable cost at 4096 devices
+            return "/".join(parts)
+        cfg = _read(real + "/config", 4096 if full_config else 64)
         if cfg is None and not os.path.isdir(real):
             host.warnings.append(f"{link}: dangling link to {target}; skipped")
             return None
 
         addr = PciAddress.parse(name)
-        rel = os.path.relpath(real, self.sysdir)
+        rel = (real[len(self.sysdir) + 1:] if real.startswith(self.sysdir + "/")
+               else os.path.relpath(real, self.sysdir))
         parent_name = os.path.basename(os.path.dirname(real))
         fn = PciFunction(address=addr, sysfs_path=rel)
         if _BDF.match(parent_name):
@@ -222,27 +227,46 @@ class Reader:
                 pass
             except ValueError:
                 host.warnings.append(f"{real}/iommu_group: not a group link; ignored")
-        s = _text(j(real, "reset_method"))
-        if s is not None:
-            fn.reset_method = tuple(s.split())
         if not brief:
+            s = _text(j(real, "reset_method"))
+            if s is not None:
+                fn.reset_method = tuple(s.split())
             fn.sriov_totalvfs = _int(_text(j(real, "sriov_totalvfs")))
             if fn.sriov_totalvfs is not None:
                 fn.sriov_numvfs = _int(_text(j(real, "sriov_numvfs")))
             n = _int(_text(j(real, "numa_node")))
             fn.numa_node = None if n is None or n < 0 else n
-        # vfio-dev/ exists only while bound to a VFIO driver
-        if not brief or is_vfio_driver(fn.driver):
-            vd = j(real, "vfio-dev")
+        # vfio-dev/vfioX exists only while bound to a VFIO driver; class/vfio-dev
+        # names them all in one listing, else look in the device directory
+        vname = self._vfio_devs.get(real)
+        if vname is None and not self._vfio_devs and (not brief or is_vfio_driver(fn.driver)):
             try:
-                names = sorted(n for n in os.listdir(vd) if n.startswith("vfio"))
+                names = sorted(n for n in os.listdir(real + "/vfio-dev") if n.startswith("vfio"))
             except OSError:
                 names = []
-            if names:
-                fn.vfio_dev = names[0]
-                devt = _text(j(vd, names[0], "dev"))
-                fn.vfio_dev_devt = devt if devt and ":" in devt else None
+            vname = names[0] if names else None
+        if vname is not None:
+            fn.vfio_dev = vname
+            devt = _text(f"{real}/vfio-dev/{vname}/dev")
+            fn.vfio_dev_devt = devt if devt and ":" in devt else None
         return fn
+
+    def _vfio_dev_index(self) -> dict[str, str]:
+        """device directory -> vfioX, from ``class/vfio-dev`` (one readlink each)."""
+        out: dict[str, str] = {}
+        cdir = self.root.join(CLASS_VFIO_DEV)
+        try:
+            names = os.listdir(cdir)
+        except OSError:
+            return out
+        for n in names:
+            try:
+                t = os.path.normpath(os.path.join(cdir, os.readlink(os.path.join(cdir, n))))
+            except OSError:
+                continue
+            # .../<device>/vfio-dev/vfioX
+            out[os.path.dirname(os.path.dirname(t))] = n
+        return out
 
     def _driver_index(self) -> dict[str, str]:
         """bdf -> driver from ``bus/pci/drivers/*/`` (one listing per driver
@@ -401,7 +425,7 @@ def read_host(root: Root | str = "/", *, holders: bool = True, full_config: bool
     """Read everything vfioctl shows about the host under ``root``.
 
     ``brief`` (for ``list``) skips what the list does not show: numa_node,
-    SR-IOV counts, bridge subsystem ids; ``full_config=False`` reads only the
+    SR-IOV counts, reset_method; ``full_config=False`` reads only the
     64-byte config header (no capability walk).
 
     Raises :class:`~vfioctl.errors.HostError` when the root has no ``sys/``.
