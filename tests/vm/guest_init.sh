@@ -91,8 +91,19 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose ho
     finish "no hostroot"
 fi
 for m in proc sys dev; do mount --bind /$m /mnt/host/$m; done
+# The checkout (and its .venv) may live under /tmp or /run (CI clones into a
+# fresh directory): keep it visible through the tmpfs mounted over those.
+CHECKOUT=${VM_RUNNER%/tests/vm/guest_runner.py}
+case "$CHECKOUT" in
+    /tmp/*|/run/*) mkdir -p /mnt/keep && mount --bind "/mnt/host$CHECKOUT" /mnt/keep && KEEP=1 ;;
+    *) KEEP=0 ;;
+esac
 mount -t tmpfs -o mode=1777 tmpfs /mnt/host/tmp
 mount -t tmpfs -o mode=0755 tmpfs /mnt/host/run
+if [ "$KEEP" = 1 ]; then
+    mkdir -p "/mnt/host$CHECKOUT" && mount --bind /mnt/keep "/mnt/host$CHECKOUT" \
+        || { say "FATAL: cannot keep the checkout $CHECKOUT visible"; finish "no checkout"; }
+fi
 if ! mount --bind /results "/mnt/host$VM_RESULTS"; then
     say "FATAL: cannot bind the results share over /mnt/host$VM_RESULTS"
     finish "no results bind"
