@@ -105,7 +105,7 @@ _vfioctl() {
         :
     elif [[ -z $cmd ]]; then
         if [[ $cur == -* ]]; then
-            _vfioctl_words "$cur" "" --root --demo --backend --format --quiet -q --json --version --help -h
+            _vfioctl_words "$cur" "" --root --demo --backend --format --quiet -q --json --version --install-completion --show-completion --help -h
         else
             _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch
         fi

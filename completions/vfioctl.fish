@@ -84,6 +84,8 @@ complete -c vfioctl -n '__vfioctl_using -' -l format -x -a 'auto table plain' -d
 complete -c vfioctl -n '__vfioctl_using -' -s q -l quiet -d 'Suppress warnings on stderr'
 complete -c vfioctl -n '__vfioctl_using -' -l json -d 'Machine output for any command (same as the command\'s own --json)'
 complete -c vfioctl -n '__vfioctl_using -' -l version -d 'Print the version and exit'
+complete -c vfioctl -n '__vfioctl_using -' -l install-completion -d 'Install completion for the current shell ($SHELL) and exit'
+complete -c vfioctl -n '__vfioctl_using -' -l show-completion -d 'Print the completion script for the current shell and exit'
 complete -c vfioctl -n '__vfioctl_using -' -s h -l help -d 'Show this message and exit'
 complete -c vfioctl -n '__vfioctl_using -' -a list -d 'List PCI functions with their driver, IOMMU group, VFIO nodes and holders'
 complete -c vfioctl -n '__vfioctl_using -' -a groups -d 'List IOMMU groups: members, type, node, viability (blocking members named), holders'

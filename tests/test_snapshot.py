@@ -122,3 +122,13 @@ def test_global_json_and_misplaced_global_option(cli, build):
     assert cli(["--json", "--root", root, "groups"]).json()["command"] == "groups"
     r = cli(["list", "--root", root])
     assert r.code == 2 and "global option" in r.err
+
+
+def test_install_and_show_completion_flags(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("SHELL", "/bin/bash")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    r = cli(["--show-completion"])
+    assert r.code == 0 and "__complete" in r.out
+    r = cli(["--install-completion"])
+    assert r.code == 0 and [p for p in tmp_path.rglob("vfioctl") if p.is_file()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 import typer
-from typing_extensions import Annotated
+from typing import Annotated
 
 from vfioctl import __version__
 from vfioctl.cli.state import CURRENT, State
@@ -48,6 +48,21 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _install_completion(value: bool) -> None:
+    if value:
+        from vfioctl.cli import gencomp
+        typer.echo(gencomp.install(None, None))
+        raise typer.Exit()
+
+
+def _show_completion(value: bool) -> None:
+    if value:
+        import sys
+        from vfioctl.cli import gencomp
+        sys.stdout.write(gencomp.generate(gencomp.detect_shell(None)))
+        raise typer.Exit()
+
+
 @app.callback()
 def main_callback(
     ctx: typer.Context,
@@ -62,6 +77,12 @@ def main_callback(
     json_all: Annotated[bool, typer.Option("--json", help="Machine output for any command (same as the command's own --json).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
+    install_completion: Annotated[bool, typer.Option(
+        "--install-completion", callback=_install_completion, is_eager=True,
+        help="Install completion for the current shell ($SHELL) and exit.")] = False,
+    show_completion: Annotated[bool, typer.Option(
+        "--show-completion", callback=_show_completion, is_eager=True,
+        help="Print the completion script for the current shell and exit.")] = False,
 ) -> None:
     from vfioctl.errors import UsageError
     if fmt not in ("auto", "table", "plain"):

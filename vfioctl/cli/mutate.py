@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 import typer
-from typing_extensions import Annotated
+from typing import Annotated
 
 from vfioctl.cli.app import (
     DeviceArg, DevicesArg, DryRunOpt, GroupModeOpt, IommufdOpt, JsonOpt, YesOpt, _state, app,
