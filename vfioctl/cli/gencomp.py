@@ -197,22 +197,32 @@ def _opt(cmd: str | None, p) -> Opt:
                exits=bool(p.is_eager and p.is_flag) or p.name == "help")
 
 
-def cli_model():
-    """Walk ``typer.main.get_command(app)`` into a :class:`Cli`."""
+def app_commands():
+    """``(top, ctx, [(name, command, context)])`` for the app's visible commands:
+    the one walk of the typer app that the completion and man-page generators share."""
     import typer
     from typer._click import Context
     from vfioctl.cli.app import app
     top = typer.main.get_command(app)
     ctx = Context(top, info_name="vfioctl", resilient_parsing=True, **top.context_settings)
-    gopts = [_opt(None, p) for p in top.get_params(ctx)
-             if type(p).__name__.endswith("Option") and not getattr(p, "hidden", False)]
-    cmds = []
+    subs = []
     for name in top.list_commands(ctx):
         sub = top.commands[name]
         if sub.hidden:
             continue
         sctx = Context(sub, parent=ctx, info_name=name, resilient_parsing=True,
                        **sub.context_settings)
+        subs.append((name, sub, sctx))
+    return top, ctx, subs
+
+
+def cli_model():
+    """Walk the app (:func:`app_commands`) into a :class:`Cli`."""
+    top, ctx, subs = app_commands()
+    gopts = [_opt(None, p) for p in top.get_params(ctx)
+             if type(p).__name__.endswith("Option") and not getattr(p, "hidden", False)]
+    cmds = []
+    for name, sub, sctx in subs:
         c = Cmd(name=name, help=first_sentence(sub.help), full_help=_clean(sub.help))
         for p in sub.get_params(sctx):
             if getattr(p, "hidden", False):

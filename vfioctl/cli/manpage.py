@@ -277,20 +277,8 @@ def _params(cmd, ctx):
 
 
 def _contexts():
-    import typer
-    from typer._click import Context
-    from vfioctl.cli.app import app
-    top = typer.main.get_command(app)
-    ctx = Context(top, info_name="vfioctl", resilient_parsing=True, **top.context_settings)
-    subs = []
-    for name in top.list_commands(ctx):
-        sub = top.commands[name]
-        if sub.hidden:
-            continue
-        sctx = Context(sub, parent=ctx, info_name=name, resilient_parsing=True,
-                       **sub.context_settings)
-        subs.append((name, sub, sctx))
-    return top, ctx, subs
+    from vfioctl.cli.gencomp import app_commands
+    return app_commands()
 
 
 def _is_arg(p) -> bool:
