@@ -60,13 +60,14 @@ from typing import Iterable
 
 from vfioctl.kernel import uapi
 from vfioctl.kernel.base import DeviceInfo, HotResetInfo, KernelError
+from vfioctl.model import nodes
 
 __all__ = ["RealKernel", "DIRECT_MIN", "CONTAINER_NODE", "IOMMUFD_NODE"]
 
 #: Node paths (within the root) of the container and iommufd character devices
 #: (``container.c`` nodename "vfio/vfio"; ``iommufd/main.c`` "iommu").
-CONTAINER_NODE = "/dev/vfio/vfio"
-IOMMUFD_NODE = "/dev/iommu"
+CONTAINER_NODE = nodes.CONTAINER
+IOMMUFD_NODE = nodes.IOMMUFD
 
 #: Smallest buffer CPython's ``fcntl.ioctl`` passes to the kernel in place
 #: (``IOCTL_BUFSZ`` is 1024: larger mutable buffers are not staged).

@@ -86,6 +86,7 @@ from vfioctl.model import scope as sc
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Host, PciFunction
 from vfioctl.sysfs.root import Root
+from vfioctl.model import nodes
 
 FUNCTION_RESET_METHODS = ("device_specific", "acpi", "flr", "af_flr", "pm")
 _instances = itertools.count(1)
@@ -96,7 +97,7 @@ _lock = threading.Lock()
 class _Container:
     groups: list = field(default_factory=list)   # _Group objects
     iommu: int | None = None
-    node: str = "/dev/vfio/vfio"
+    node: str = nodes.CONTAINER
 
 
 @dataclass
@@ -120,7 +121,7 @@ class _Device:
 @dataclass
 class _Ictx:
     next_id: int = 1
-    node: str = "/dev/iommu"
+    node: str = nodes.IOMMUFD
 
 
 def parse_faults(spec: str | None) -> dict[str, str]:
@@ -242,7 +243,7 @@ class SimKernel:
         return sorted(self._fds)
 
     def open_container(self) -> int:
-        node = "/dev/vfio/vfio"
+        node = nodes.CONTAINER
         self._fault("open", node)
         if not os.path.exists(self.root.node(node)):
             self._fail("open", node, E.ENOENT)
@@ -251,7 +252,7 @@ class SimKernel:
         return fd
 
     def open_iommufd(self) -> int:
-        node = "/dev/iommu"
+        node = nodes.IOMMUFD
         self._fault("open", node)
         if not os.path.exists(self.root.node(node)):
             self._fail("open", node, E.ENOENT)
@@ -284,7 +285,7 @@ class SimKernel:
                 f = host.functions.get(a)
                 if f is None or not f.vfio_dev:
                     continue
-                cnode = f"/dev/vfio/devices/{f.vfio_dev}"
+                cnode = nodes.cdev(f.vfio_dev)
                 if self._others(host, cnode) or any(
                         isinstance(o, _Device) and o.cdev and o.address == a
                         for o in self._fds.values()):
@@ -397,7 +398,7 @@ class SimKernel:
         if g is not None:
             out.append(g.node)
         if fn.vfio_dev:
-            out.append(f"/dev/vfio/devices/{fn.vfio_dev}")
+            out.append(nodes.cdev(fn.vfio_dev))
         return out
 
     def _usable_device(self, fd: int, op: str) -> tuple[_Device, Host, PciFunction]:
@@ -415,7 +416,7 @@ class SimKernel:
     # -- container ioctls -------------------------------------------------------
     def VFIO_GET_API_VERSION(self, container: int) -> int:
         self._get(container, _Container, "VFIO_GET_API_VERSION")
-        self._log("VFIO_GET_API_VERSION", "/dev/vfio/vfio", 0)
+        self._log("VFIO_GET_API_VERSION", nodes.CONTAINER, 0)
         return 0
 
     def VFIO_CHECK_EXTENSION(self, container: int, ext: int) -> int:
@@ -543,7 +544,7 @@ class SimKernel:
                     continue
                 m = host.functions.get(a)
                 if m is not None and m.vfio_dev and self._others(
-                        host, f"/dev/vfio/devices/{m.vfio_dev}"):
+                        host, nodes.cdev(m.vfio_dev)):
                     self._fail(op, target, E.EPERM, detail="group DMA owned by another iommufd")
                 if any(isinstance(o, _Device) and o.address == a and o.bound_ctx not in
                        (None, iommufd) for o in self._fds.values()):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vfioctl.model.address import PciAddress
+from vfioctl.model import nodes
 
 #: Drivers that do not claim the IOMMU group's DMA ownership
 #: (``driver_managed_dma = true``): the group stays *viable* with them bound.
@@ -189,7 +190,7 @@ class IommuGroup:
     @property
     def node(self) -> str:
         """The legacy group node: ``/dev/vfio/N`` or ``/dev/vfio/noiommu-N``."""
-        return f"/dev/vfio/noiommu-{self.number}" if self.noiommu else f"/dev/vfio/{self.number}"
+        return nodes.group(self.number, self.noiommu)
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ class Host:
     def cdev_node(self, fn: PciFunction) -> str | None:
         """``/dev/vfio/devices/vfioX`` when the cdev is usable, else None."""
         if fn.vfio_dev and fn.vfio_dev_devt:
-            return f"/dev/vfio/devices/{fn.vfio_dev}"
+            return nodes.cdev(fn.vfio_dev)
         return None
 
     def holders_of(self, node: str | None) -> tuple[Holder, ...]:
@@ -296,7 +297,7 @@ class Host:
         """Holders of the function's cdev node (if any)."""
         if not fn.vfio_dev:
             return ()
-        return self.holders_of(f"/dev/vfio/devices/{fn.vfio_dev}")
+        return self.holders_of(nodes.cdev(fn.vfio_dev))
 
     def viability_blockers(self, group: IommuGroup) -> list[PciFunction]:
         """Members bound to a driver that claims DMA ownership (group not viable)."""

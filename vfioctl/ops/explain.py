@@ -7,6 +7,7 @@ import errno as E
 from vfioctl.errors import BackendUnavailable, KernelRefused, PermissionDenied
 from vfioctl.kernel.base import KernelError
 from vfioctl.model.host import Host
+from vfioctl.model import nodes
 
 
 def _generic(op: str, err: int, target: str = "") -> str | None:
@@ -30,7 +31,7 @@ def _holders_text(host: Host | None, node: str) -> str:
 def explain(e: KernelError, host: Host | None = None) -> str:
     """One line saying why the kernel refused, in admin terms."""
     op, err, target = e.op, e.errno, e.target
-    if op == "open" and err == E.EBUSY and target.startswith("/dev/vfio/"):
+    if op == "open" and err == E.EBUSY and target.startswith(nodes.DEV_VFIO):
         num = target.rsplit("/", 1)[1]
         return (f"group {num} is open in another process" + _holders_text(host, target)
                 if host and host.holders_of(target) else
@@ -65,7 +66,7 @@ def refusal(e: KernelError, host: Host | None = None) -> Exception:
                                                       and "noiommu" not in e.target):
         return PermissionDenied(f"{msg} ({name})", "run as root or as the owner of the VFIO "
                                 "nodes (see 'ls -l /dev/vfio')", **details)
-    if e.op == "open" and e.errno == E.ENOENT and e.target in ("/dev/vfio/vfio", "/dev/iommu"):
+    if e.op == "open" and e.errno == E.ENOENT and e.target in (nodes.CONTAINER, nodes.IOMMUFD):
         return BackendUnavailable(f"{msg} ({name})",
                                   "load vfio-pci (and iommufd for --iommufd), or use --group",
                                   **details)

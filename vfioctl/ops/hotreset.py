@@ -41,6 +41,7 @@ from vfioctl.model import scope as sc
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Host, PciFunction
 from vfioctl.ops.explain import refusal
+from vfioctl.model import nodes
 
 SIDE_EFFECTS = ("opening a device performs its open-time function reset; closing the last "
                 "open device of a dev_set can trigger a bus reset when a member still needs one")
@@ -188,8 +189,8 @@ class Session:
     # -- legacy --
     def _container(self, noiommu: bool) -> int:
         if self.container is None:
-            self.container = self._open("container", "/dev/vfio/vfio", self.k.open_container)
-            v = self._call("VFIO_GET_API_VERSION", "/dev/vfio/vfio", self.k.VFIO_GET_API_VERSION,
+            self.container = self._open("container", nodes.CONTAINER, self.k.open_container)
+            v = self._call("VFIO_GET_API_VERSION", nodes.CONTAINER, self.k.VFIO_GET_API_VERSION,
                            self.container)
             if not self.dry and v != VFIO_API_VERSION:
                 raise KernelRefused(f"unexpected VFIO API version {v}",
@@ -213,7 +214,7 @@ class Session:
         if number in self.groups:
             return self.groups[number]
         g = self.host.groups.get(number)
-        node = g.node if g is not None else f"/dev/vfio/{number}"
+        node = g.node if g is not None else nodes.group(number)
         fd = self._open("group", node, lambda: self.k.open_group(node))
         self.groups[number] = fd
         return fd
@@ -257,8 +258,8 @@ class Session:
     # -- iommufd --
     def open_device_cdev(self, fn: PciFunction) -> int:
         if self.iommufd is None:
-            self.iommufd = self._open("iommufd", "/dev/iommu", self.k.open_iommufd)
-        node = self.host.cdev_node(fn) or f"/dev/vfio/devices/{fn.vfio_dev or '?'}"
+            self.iommufd = self._open("iommufd", nodes.IOMMUFD, self.k.open_iommufd)
+        node = self.host.cdev_node(fn) or nodes.cdev(fn.vfio_dev or "?")
         dfd = self._open("cdev", node, lambda: self.k.open_cdev(node))
         self.devices[fn.address] = dfd
         devid = self._call("VFIO_DEVICE_BIND_IOMMUFD", str(fn.address),

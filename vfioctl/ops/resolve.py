@@ -12,6 +12,7 @@ import re
 from vfioctl.errors import NotFoundError, UsageError
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Host, IommuGroup, PciFunction
+from vfioctl.model import nodes
 
 _VFIO = re.compile(r"^(?:/dev/vfio/devices/)?(vfio\d+)$")
 _BDF_IN_PATH = re.compile(r"([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])")
@@ -68,8 +69,8 @@ def _by_address(host: Host, addr: PciAddress, text: str) -> PciFunction:
 
 def resolve_group(host: Host, text: str) -> IommuGroup:
     t = text.strip()
-    if t.startswith("/dev/vfio/"):
-        t = t[len("/dev/vfio/"):]
+    if t.startswith(nodes.DEV_VFIO):
+        t = t[len(nodes.DEV_VFIO):]
     if t.startswith("noiommu-"):
         t = t[len("noiommu-"):]
     try:

@@ -23,6 +23,7 @@ from vfioctl.errors import HostError, PermissionDenied
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Holder, Host, IommuGroup, PciFunction, Slot, is_vfio_driver
 from vfioctl.sysfs import config as cfgmod
+from vfioctl.model import nodes
 from vfioctl.sysfs.root import (
     CLASS_IOMMU, CLASS_VFIO_DEV, DEV_IOMMU, DEV_VFIO, DEV_VFIO_DEVICES, IOMMU_GROUPS, NOIOMMU_PARAM,
     PCI_DEVICES, PCI_DRIVERS, PCI_SLOTS, PROC, Root,
@@ -408,7 +409,7 @@ class Reader:
                     t = os.readlink(os.path.join(fddir, fdn))
                 except OSError:
                     continue
-                if not (t.startswith("/dev/vfio/") or t == "/dev/iommu"):
+                if not nodes.is_vfio_node(t):
                     continue
                 if t in seen:
                     continue
