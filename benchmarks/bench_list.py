@@ -7,7 +7,9 @@ cache) and the ratio vfioctl/lspci.  Target: <= 1.0x.  lspci runs as
     lspci -A linux-sysfs -O sysfs.path=T/sys/bus/pci -D -k -nn
 
 (`-A linux-sysfs` matters: without it lspci silently falls back to
-/proc/bus/pci and lists the real host).  This is a script that prints
+/proc/bus/pci and lists the real host).  vfioctl is measured as a regular
+install (a venv under the benchmark directory), names resolved from pci.ids
+as lspci -nn does.  This is a script that prints
 figures, not a test: run `python benchmarks/bench_list.py [N] [RUNS]`.
 """
 
@@ -39,13 +41,29 @@ def median_wall(argv, runs, env=None):
     return statistics.median(times)
 
 
+def installed_vfioctl(base: str) -> str:
+    """vfioctl as a user gets it (README: a regular, non-editable install), in a
+    venv cached under the benchmark directory and refreshed from this checkout.
+    A development venv's editable install adds an import finder to every start."""
+    venv = os.path.join(base, "venv")
+    exe = os.path.join(venv, "bin", "vfioctl")
+    checkout = os.path.dirname(HERE)
+    if not os.path.exists(os.path.join(venv, "bin", "python")):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", checkout], check=True)
+    else:
+        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "--no-deps",
+                        "--force-reinstall", checkout], check=True)
+    return exe
+
+
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 4096
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 9
     base = os.environ.get("VFIOCTL_BENCH_DIR") or os.path.join(tempfile.gettempdir(),
                                                               "vfioctl-bench")
     tree = build_big_tree(os.path.join(base, f"bigtree-{n}"), n)
-    vfioctl = shutil.which("vfioctl", path=os.path.dirname(sys.executable)) or "vfioctl"
+    vfioctl = installed_vfioctl(base)
     lspci = shutil.which("lspci")
     env = dict(os.environ)  # names from pci.ids, as lspci -nn resolves them too
     argv_v = [vfioctl, "--root", tree, "list", "--json"]

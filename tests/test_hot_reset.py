@@ -355,3 +355,20 @@ def test_reset_info_kernel_flags_disagreement(cli, build, monkeypatch):
              "--json"]).json()
     assert d["kernel"]["agrees"] is False
     assert any("0000:04:02.0" in m for m in d["kernel"]["disagreements"])
+
+
+def test_reset_info_kernel_dry_run_opens_nothing(cli, build):
+    root = build("dual-function")
+    r = cli(["--root", root, "--format", "plain", "reset-info", "81:00.0", "--kernel", "--dry-run"])
+    assert r.code == 0 and "dry run: nothing was opened" in r.out
+    assert "VFIO_DEVICE_BIND_IOMMUFD 0000:81:00.0" in r.out
+    assert journal(root) == []
+    d = cli(["--root", root, "reset-info", "81:00.0", "--kernel", "--dry-run", "--json"]).json()
+    assert d["kernel"]["dry_run"] is True and d["kernel"]["flags"] is None
+
+
+def test_unknown_backend_fails_before_anything_is_shown(cli, build):
+    root = build("dual-function")
+    for cmd in (["reset", "81:00.0"], ["hot-reset", "81:00.0"]):
+        r = cli(["--root", root, "--backend", "nope"] + cmd + ["--yes"])
+        assert r.code == 9 and "Reset" not in r.err and "function reset of" not in r.err

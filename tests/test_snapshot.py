@@ -132,3 +132,8 @@ def test_install_and_show_completion_flags(cli, monkeypatch, tmp_path):
     assert r.code == 0 and "__complete" in r.out
     r = cli(["--install-completion"])
     assert r.code == 0 and [p for p in tmp_path.rglob("vfioctl") if p.is_file()]
+
+
+def test_snapshot_into_an_unwritable_place(cli, build, tmp_path):
+    r = cli(["--root", build("root-bus"), "snapshot", str(tmp_path / "no" / "such" / "dir")])
+    assert r.code == 4 and "not a writable directory" in r.err and "Traceback" not in r.err

@@ -683,6 +683,8 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
     "KERNEL": [
         ("mode", "string", "The access mode used: group or iommufd."),
         ("backend", "string", "The kernel backend: real, sim or a plug-in."),
+        ("dry_run", "boolean", "--dry-run was given: nothing was opened and the answer "
+                               "fields are null."),
         ("steps", "{STEP}[]", "Every call made (or, with --dry-run, that would be "
                               "made)."),
         ("errno", "string|null", "The errno name of the failing call; null on "

@@ -378,8 +378,8 @@ def kernel_info(st, host: Host, plan: sc.ResetPlan, mode: str, *, dry_run: bool,
     """``reset-info --kernel``: open only the target, ask INFO, compare."""
     from vfioctl.kernel import get_backend
     t = plan.target
-    res: dict = {"mode": mode, "backend": None, "steps": [], "errno": None, "flags": None,
-                 "devices": [], "agrees": None, "disagreements": []}
+    res: dict = {"mode": mode, "backend": None, "dry_run": dry_run, "steps": [], "errno": None,
+                 "flags": None, "devices": [], "agrees": None, "disagreements": []}
     kernel = get_backend(st.backend, st.root_path())
     res["backend"] = kernel.name
     if not t.vfio_bound:
@@ -515,10 +515,10 @@ def hot_reset(st, host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool,
                 raise _preflight_refusal(p, m)
     affected = sorted({a.address for p in plans for a in p.affected} |
                       {p.target.address for p in plans})
+    kernel = get_backend(st.backend, st.root_path())
     if not dry_run:
         confirm(f"Reset {len(affected)} function(s): {', '.join(str(a) for a in affected)}?",
                 yes=yes, json_mode=json_mode)
-    kernel = get_backend(st.backend, st.root_path())
     doc["backend"] = kernel.name
     code = 0
     for p, m in zip(plans, modes):
@@ -577,6 +577,7 @@ def function_reset(st, host: Host, fn: PciFunction, *, mode_flags: tuple[bool, b
             m in ("device_specific", "acpi", "flr", "af_flr", "pm") for m in methods):
         scope_note = (f"{fn.address}'s only reset method is 'bus': it works only while the "
                       "device is alone on its bus, and then resets everything below the bridge")
+    kernel = get_backend(st.backend, st.root_path())
     doc = jd.doc("reset", target=str(fn.address), mode=mode, dry_run=dry_run,
                  reset_method=list(methods) if methods is not None else None,
                  note=scope_note, side_effects=SIDE_EFFECTS, steps=[], result=None)
@@ -587,7 +588,6 @@ def function_reset(st, host: Host, fn: PciFunction, *, mode_flags: tuple[bool, b
             out.info(f"note: {scope_note}")
     if not dry_run:
         confirm(f"Reset {fn.address}?", yes=yes, json_mode=json_mode)
-    kernel = get_backend(st.backend, st.root_path())
     doc["backend"] = kernel.name
     sess = Session(kernel, host, mode, dry_run=dry_run)
     try:

@@ -22,6 +22,10 @@ def snapshot(st, out_path: str, *, from_umockdev: str | None, force: bool) -> di
     if os.path.lexists(out_path) and not force:
         if not (os.path.isdir(out_path) and not os.listdir(out_path)):
             raise UsageError(f"{out_path} already exists", "choose another OUT or pass --force")
+    parent = os.path.dirname(out_path)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise HostError(f"cannot write {out_path}: {parent} is not a writable directory",
+                        "choose OUT inside an existing directory you can write")
     tar = is_tarball(out_path)
     work = tempfile.mkdtemp(prefix="vfioctl-snapshot-") if tar else None
     dest = os.path.join(work, "root") if tar else out_path
@@ -44,7 +48,11 @@ def snapshot(st, out_path: str, *, from_umockdev: str | None, force: bool) -> di
             if not os.path.isdir(os.path.join(src, "sys")):
                 raise HostError(f"root {src} has no sys/ directory",
                                 "pass --root DIR naming a directory that holds sys/")
-            report = take_snapshot(src, dest)
+            try:
+                report = take_snapshot(src, dest)
+            except OSError as e:
+                raise HostError(f"cannot write the snapshot to {out_path}: {e.strerror}",
+                                "check the free space and permissions of OUT's directory") from None
         if tar:
             mode = "w:gz" if out_path.endswith((".gz", ".tgz")) else "w"
             tmp_tar = out_path + ".part"

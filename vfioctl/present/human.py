@@ -184,6 +184,14 @@ def render_reset_info(d: dict, c: Canvas) -> None:
 
 def render_kernel_info(k: dict, c: Canvas) -> None:
     c.title(f"Kernel answer ({k['mode']}, backend {k['backend']}):")
+    if k.get("dry_run"):
+        c.line("  dry run: nothing was opened; the steps would be:")
+        for st in k["steps"]:
+            c.bullet(f"{st['op']} {st['target']}" + (f"   ({st['note']})" if st.get("note") else ""))
+        return
+    if k.get("flags") is None and not k.get("errno"):
+        c.line(f"  not asked: {k.get('explanation') or 'the device could not be opened'}")
+        return
     if k.get("errno"):
         c.line(f"  VFIO_DEVICE_GET_PCI_HOT_RESET_INFO failed at {k.get('step')}: {k['errno']}"
                + (f" — {k['explanation']}" if k.get("explanation") else ""), "bad")
