@@ -530,7 +530,7 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
         ("vfio.cdev_node", "string|null", "/dev/vfio/devices/vfioX when the device cdev "
                                           "is usable; null otherwise (no cdev support, "
                                           "noiommu)."),
-        ("vfio.cdev_devt", "string|null", "The cdev's MAJOR:MINOR."),
+        ("vfio.cdev_devt", "string|null", "show only: the cdev's MAJOR:MINOR."),
         ("holders", "{HOLDER}[]", "Processes holding the function's group node or cdev "
                                   "open; empty unless bound to VFIO."),
         ("sysfs_path", "string", "show only: the device directory, "

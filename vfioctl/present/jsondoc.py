@@ -75,12 +75,12 @@ def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
             "noiommu": bool(g and g.noiommu),
             "vfio_dev": fn.vfio_dev,
             "cdev_node": cdev,
-            "cdev_devt": fn.vfio_dev_devt,
         },
         "holders": [holder(h) for h in host.group_holders(g) + host.device_holders(fn)]
         if bound else [],
     }
     if not brief:
+        d["vfio"]["cdev_devt"] = fn.vfio_dev_devt
         d.update({
             "numa_node": fn.numa_node,
             "reset_method": list(fn.reset_method) if fn.reset_method is not None else None,

@@ -94,6 +94,7 @@ class Reader:
             raise HostError(f"root {root.path} has no sys/ directory",
                             "pass --root DIR naming a directory that holds sys/ (or use --demo)")
         host = Host(root=root.path)
+        self._brief = brief
         devdir = root.join(PCI_DEVICES)
         try:
             entries = os.listdir(devdir)
@@ -114,6 +115,10 @@ class Reader:
                 gmember[a] = g.number
         self._drivers = self._driver_index()
         self._vfio_devs = self._vfio_dev_index()
+        try:
+            self._cdev_nodes = frozenset(os.listdir(root.join(DEV_VFIO_DEVICES)))
+        except OSError:
+            self._cdev_nodes = frozenset()
 
         for name in sorted(entries):
             if not _BDF.match(name):
@@ -248,8 +253,13 @@ class Reader:
             vname = names[0] if names else None
         if vname is not None:
             fn.vfio_dev = vname
-            devt = _text(f"{real}/vfio-dev/{vname}/dev")
-            fn.vfio_dev_devt = devt if devt and ":" in devt else None
+            if brief and vname in self._cdev_nodes:
+                # the node exists, so the kernel gave the cdev a devt (the dev
+                # attribute); list does not show its MAJOR:MINOR value
+                fn.vfio_dev_devt = "?"
+            else:
+                devt = _text(f"{real}/vfio-dev/{vname}/dev")
+                fn.vfio_dev_devt = devt if devt and ":" in devt else None
         return fn
 
     def _vfio_dev_index(self) -> dict[str, str]:
@@ -322,7 +332,8 @@ class Reader:
                 host.warnings.append(f"{base}/devices: unreadable; group {num} has no members")
             host.groups[num] = IommuGroup(
                 number=num, members=tuple(sorted(members)), other_members=tuple(sorted(others)),
-                type=_text(os.path.join(base, "type")), name=_text(os.path.join(base, "name")))
+                type=None if self._brief else _text(os.path.join(base, "type")),
+                name=_text(os.path.join(base, "name")))
 
     # -- slots --
     def _slots(self, host: Host) -> None:
