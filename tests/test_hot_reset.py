@@ -372,3 +372,16 @@ def test_unknown_backend_fails_before_anything_is_shown(cli, build):
     for cmd in (["reset", "81:00.0"], ["hot-reset", "81:00.0"]):
         r = cli(["--root", root, "--backend", "nope"] + cmd + ["--yes"])
         assert r.code == 9 and "Reset" not in r.err and "function reset of" not in r.err
+
+
+@pytest.mark.parametrize("cmd", [["hot-reset", "81:00.0", "--yes"], ["reset", "81:00.0", "--yes"],
+                                 ["reset-info", "81:00.0", "--kernel", "--yes"],
+                                 ["hot-reset", "81:00.0", "--dry-run"], ["check", "81:00.0"]])
+def test_global_json_gives_exactly_one_document(cli, build, cmd):
+    root = build("dual-function")
+    r = cli(["--json", "--root", root] + cmd)
+    assert r.code == 0, r.err
+    d = json.loads(r.out)        # the whole of stdout is one document
+    assert d["schema"] == "vfioctl/1"
+    r = cli(["--json", "--root", root, "hot-reset", "81:00.0"])   # no --yes: refused
+    assert r.code == 6 and json.loads(r.out)["error"]["kind"] == "refused"

@@ -107,7 +107,7 @@ def proc_reset_with(env, k, host, fn, roles, row, obs):
             fds.append(_closed_fd())
         elif part.startswith("other:"):
             other = host.functions[PciAddress.parse(roles[part[6:]])]
-            fds.append(sess.open_group(other.iommu_group, dependent=True))
+            fds.append(sess.open_group(other.iommu_group))
     try:
         k.VFIO_DEVICE_PCI_HOT_RESET(dfd, fds)
     finally:

@@ -183,7 +183,7 @@ def reset_info_cmd(
         from vfioctl.ops import hotreset
         mode = hotreset.choose_mode(plan, iommufd=iommufd, group=group_mode)
         d["kernel"] = hotreset.kernel_info(st, host, plan, mode, dry_run=dry_run, yes=yes,
-                                           json_mode=json_, out=out)
+                                           json_mode=out.json_mode, out=out)
     out.emit(d, lambda c: human.render_reset_info(d, c))
     if not plan.possible:
         raise typer.Exit(EXIT_NO)

@@ -52,13 +52,11 @@ def hot_reset_cmd(
     if not devices:
         raise _no_devices(host, "hot-reset")
     fns = _resolve_all(host, devices)
-    doc, code = hotreset.hot_reset(st, host, fns, mode_flags=(iommufd, group_mode),
-                                   dry_run=dry_run, yes=yes, no_preflight=no_preflight,
-                                   json_mode=json_, out=out)
-    if json_:
+    doc = hotreset.hot_reset(st, host, fns, mode_flags=(iommufd, group_mode),
+                             dry_run=dry_run, yes=yes, no_preflight=no_preflight,
+                             json_mode=out.json_mode, out=out)
+    if out.json_mode:
         out.emit(doc, lambda c: None)
-    if code:
-        raise typer.Exit(code)
 
 
 @app.command("reset")
@@ -82,7 +80,7 @@ def reset_cmd(
     host = st.host()
     fn = resolve_device(host, device)
     doc = hotreset.function_reset(st, host, fn, mode_flags=(iommufd, group_mode),
-                                  dry_run=dry_run, yes=yes, json_mode=json_, out=out)
+                                  dry_run=dry_run, yes=yes, json_mode=out.json_mode, out=out)
 
     def human(c):
         if dry_run:

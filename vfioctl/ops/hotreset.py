@@ -210,7 +210,7 @@ class Session:
                         op="VFIO_CHECK_EXTENSION")
         return self.container
 
-    def open_group(self, number: int, *, dependent: bool = False) -> int:
+    def open_group(self, number: int) -> int:
         if number in self.groups:
             return self.groups[number]
         g = self.host.groups.get(number)
@@ -475,7 +475,7 @@ def execute_hot_reset(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_
                         sess.steps.append(Step("skip", g.node, "no VFIO group node"))
                         continue
                     if n not in sess.groups:
-                        sess.open_group(n, dependent=True)
+                        sess.open_group(n)
                 gfds = [sess.groups[n] for n in sorted(sess.groups, key=lambda n: (
                     n != (t.iommu_group or -1), n))]
             elif info is not None and not info.dev_id_owned and not no_preflight:
@@ -494,7 +494,7 @@ def execute_hot_reset(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_
 
 
 def hot_reset(st, host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool, bool],
-              dry_run: bool, yes: bool, no_preflight: bool, json_mode: bool, out) -> tuple[dict, int]:
+              dry_run: bool, yes: bool, no_preflight: bool, json_mode: bool, out) -> dict:
     from vfioctl.kernel import get_backend
     from vfioctl.present import jsondoc as jd
     from vfioctl.present import human
@@ -520,7 +520,6 @@ def hot_reset(st, host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool,
         confirm(f"Reset {len(affected)} function(s): {', '.join(str(a) for a in affected)}?",
                 yes=yes, json_mode=json_mode)
     doc["backend"] = kernel.name
-    code = 0
     for p, m in zip(plans, modes):
         try:
             r = execute_hot_reset(kernel, host, p, m, dry_run=dry_run, no_preflight=no_preflight)
@@ -548,7 +547,7 @@ def hot_reset(st, host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool,
             raise VerifyFailed("the reset ran but verification failed: " + "; ".join(problems),
                                "check dmesg and 'vfioctl list'; a rescan may be needed",
                                problems=problems)
-    return doc, code
+    return doc
 
 
 def function_reset(st, host: Host, fn: PciFunction, *, mode_flags: tuple[bool, bool],
