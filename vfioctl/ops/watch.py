@@ -48,6 +48,7 @@ from typing import Any, Iterable, Iterator
 from vfioctl import JSON_SCHEMA
 from vfioctl.errors import BackendUnavailable, UsageError
 from vfioctl.sysfs.root import Root
+from vfioctl.model import nodes
 
 #: udev subsystems watched.
 SUBSYSTEMS = ("pci", "vfio", "vfio-dev")
@@ -228,9 +229,9 @@ def describe(event: Event, root: Root) -> dict:
     if node is None and address:
         # the kernel's fixed devnode names (drivers/vfio/group.c, vfio_main.c)
         if event.subsystem == "vfio":
-            node = f"/dev/vfio/{address}"
+            node = nodes.DEV_VFIO + address
         elif event.subsystem == "vfio-dev":
-            node = f"/dev/vfio/devices/{address}"
+            node = nodes.cdev(address)
 
     seq = props.get("SEQNUM")
     t = event.time or _dt.datetime.now().astimezone()
