@@ -137,3 +137,10 @@ def test_install_and_show_completion_flags(cli, monkeypatch, tmp_path):
 def test_snapshot_into_an_unwritable_place(cli, build, tmp_path):
     r = cli(["--root", build("root-bus"), "snapshot", str(tmp_path / "no" / "such" / "dir")])
     assert r.code == 4 and "not a writable directory" in r.err and "Traceback" not in r.err
+
+
+def test_main_restores_the_garbage_collector(cli, build):
+    import gc
+    assert gc.isenabled()
+    cli(["--root", build("root-bus"), "list", "--json"])
+    assert gc.isenabled()

@@ -61,7 +61,9 @@ def watch_cmd(
 
     One line per add/remove/bind/unbind with the function, driver and IOMMU
     group, until Ctrl-C (exit 0) or --count events.  Needs the live host."""
+    import gc
     from vfioctl.ops.watch import watch_command
+    gc.enable()  # runs until Ctrl-C: keep the cyclic collector (entry.main turned it off)
     st = _state(ctx)
     out = st.out(json_)
     try:
