@@ -14,12 +14,10 @@ import errno as E
 import os
 
 from vfioctl.errors import VfioctlError
-from vfioctl.kernel.base import (
-    KernelError, VFIO_PCI_DEVID_NOT_OWNED, VFIO_PCI_DEVID_OWNED,
-)
+from vfioctl.kernel.base import KernelError
 from vfioctl.model import scope as sc
 from vfioctl.model.address import PciAddress
-from vfioctl.ops.hotreset import Session, execute_hot_reset
+from vfioctl.ops.hotreset import Session, devid_kind, execute_hot_reset
 
 STEP_TO_OP = {"open group": "open", "open dependent group": "open", "open cdev": "open",
               "open /dev/iommu": "open", "bind dependent device": "VFIO_DEVICE_BIND_IOMMUFD"}
@@ -37,10 +35,7 @@ def _info_obs(info, mode: str, self_devid: int | None) -> list:
         if mode == sc.GROUP:
             ents.append([d.address, d.ident])
         else:
-            k = ("not-owned" if d.ident == VFIO_PCI_DEVID_NOT_OWNED else
-                 "owned" if d.ident == VFIO_PCI_DEVID_OWNED else
-                 "self" if d.ident == self_devid else "bound")
-            ents.append([d.address, k])
+            ents.append([d.address, devid_kind(d.ident, d.ident == self_devid)])
     return [info.flags, ents]
 
 
@@ -79,10 +74,9 @@ def proc_hot_reset(env, k, host, fn, roles, row, obs):
                 selfid = next((st.get("result") for st in res.get("steps", [])
                                if st["op"] == "VFIO_DEVICE_BIND_IOMMUFD"
                                and st["target"] == str(fn.address)), None)
-                obs["info"] = [info["flags"], [[d["address"], (
-                    "not-owned" if d["devid"] == VFIO_PCI_DEVID_NOT_OWNED else
-                    "owned" if d["devid"] == VFIO_PCI_DEVID_OWNED else
-                    "self" if d["devid"] == selfid else "bound")] for d in info["devices"]]]
+                obs["info"] = [info["flags"], [[d["address"],
+                                                devid_kind(d["devid"], d["devid"] == selfid)]
+                                               for d in info["devices"]]]
         obs["steps"] = [[s["op"], s["target"], s.get("result")] for s in res.get("steps", [])]
 
 

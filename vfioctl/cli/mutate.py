@@ -79,6 +79,7 @@ def reset_cmd(
     out = st.out(json_)
     host = st.host()
     fn = resolve_device(host, device)
+    from vfioctl.present.human import step_line
     doc = hotreset.function_reset(st, host, fn, mode_flags=(iommufd, group_mode),
                                   dry_run=dry_run, yes=yes, json_mode=out.json_mode, out=out)
 
@@ -86,7 +87,7 @@ def reset_cmd(
         if dry_run:
             c.line(f"dry run: the steps for {fn.address} ({doc['mode']}):")
             for s in doc["steps"]:
-                c.bullet(f"{s['op']} {s['target']}" + (f"   ({s['note']})" if s.get("note") else ""))
+                c.bullet(step_line(s))
         else:
             c.line(f"{fn.address}: function reset done ({doc['mode']} mode)", "ok")
     out.emit(doc, human)

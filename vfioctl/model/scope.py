@@ -185,22 +185,26 @@ def walk_bus(host: Host, domain: int, bus: int, bridge: PciAddress | None
 
 def reset_kind(host: Host, fn: PciFunction) -> tuple[str | None, str, Slot | None,
                                                        PciFunction | None]:
-    """(kind, why, slot, bridge) for a hot reset of ``fn``."""
+    """(kind, why, slot, bridge) for a hot reset of ``fn``.
+
+    The decision is :func:`~vfioctl.model.topology.reset_kind_fast`'s (what
+    listings show); this adds the explanation and the objects involved."""
+    kind = reset_kind_fast(host, fn)
     slot = slot_of(host, fn)
-    if slot is not None and slot.reset_capable:
-        return ("slot", f"slot {slot.name} ({slot.address}) has a hotplug controller that "
-                        f"implements reset_slot: slot reset", slot, bus_self(host, fn))
     br = bus_self(host, fn)
+    if kind == "slot":
+        return ("slot", f"slot {slot.name} ({slot.address}) has a hotplug controller that "
+                        f"implements reset_slot: slot reset", slot, br)
+    if kind == "bus":
+        return ("bus", f"secondary bus reset of bus {fn.address.bus_id} through bridge "
+                       f"{br.address}" + (f" (slot {slot.name} has no reset_slot)" if slot else ""),
+                slot, br)
     if on_root_bus(fn):
         return (None, f"{fn.address} is on root bus {fn.root_bus or fn.address.bus_id}: no "
                       "bridge above it can reset the bus and it has no reset slot, so the "
                       "kernel answers ENODEV", None, None)
-    if br is None:
-        return (None, f"{fn.address} is on a virtual bus (SR-IOV VF beyond the PF's bus) "
-                      "with no bridge above it: ENODEV", None, None)
-    return ("bus", f"secondary bus reset of bus {fn.address.bus_id} through bridge "
-                   f"{br.address}" + (f" (slot {slot.name} has no reset_slot)" if slot else ""),
-            slot, br)
+    return (None, f"{fn.address} is on a virtual bus (SR-IOV VF beyond the PF's bus) "
+                  "with no bridge above it: ENODEV", None, None)
 
 
 def scope_of(host: Host, fn: PciFunction) -> tuple[str | None, str, Slot | None,

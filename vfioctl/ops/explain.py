@@ -62,8 +62,8 @@ def refusal(e: KernelError, host: Host | None = None) -> Exception:
     details = dict(errno=name, op=e.op, target=e.target or None)
     if e.detail:
         details["detail"] = e.detail
-    if e.op == "open" and e.errno in (E.EACCES,) or (e.op == "open" and e.errno == E.EPERM
-                                                      and "noiommu" not in e.target):
+    if e.op == "open" and (e.errno == E.EACCES
+                           or (e.errno == E.EPERM and "noiommu" not in e.target)):
         return PermissionDenied(f"{msg} ({name})", "run as root or as the owner of the VFIO "
                                 "nodes (see 'ls -l /dev/vfio')", **details)
     if e.op == "open" and e.errno == E.ENOENT and e.target in (nodes.CONTAINER, nodes.IOMMUFD):
@@ -78,9 +78,9 @@ def refusal(e: KernelError, host: Host | None = None) -> Exception:
 def _hint(e: KernelError) -> str:
     if e.errno == E.EBUSY:
         return "stop the process holding it (e.g. shut the VM down), then retry"
-    if e.errno == E.ENODEV and e.op.endswith("HOT_RESET_INFO") or e.op.endswith("PCI_HOT_RESET"):
-        if e.errno == E.ENODEV:
-            return "this device cannot be hot reset (no slot or bus reset); try 'vfioctl reset'"
+    if e.errno == E.ENODEV and e.op in ("VFIO_DEVICE_GET_PCI_HOT_RESET_INFO",
+                                         "VFIO_DEVICE_PCI_HOT_RESET"):
+        return "this device cannot be hot reset (no slot or bus reset); try 'vfioctl reset'"
     if e.errno == E.EINVAL and e.op == "VFIO_DEVICE_PCI_HOT_RESET":
         return ("bind every function in the reset scope to vfio-pci and own all of them; "
                 "'vfioctl reset-info DEVICE' lists them")

@@ -62,11 +62,6 @@ class Step:
             d["result"] = self.result
         return d
 
-    def __str__(self) -> str:
-        r = "" if self.result is None else f" -> {self.result}"
-        n = f"   ({self.note})" if self.note else ""
-        return f"{self.op} {self.target}{r}{n}"
-
 
 def choose_mode(plan: sc.ResetPlan, *, iommufd: bool, group: bool) -> str:
     if iommufd and group:
@@ -76,6 +71,17 @@ def choose_mode(plan: sc.ResetPlan, *, iommufd: bool, group: bool) -> str:
     if group:
         return sc.GROUP
     return plan.default_mode()
+
+
+def devid_kind(devid: int, is_self: bool) -> str:
+    """A devid as the planner names it (scope.predict_info_iommufd): "not-owned"
+    (VFIO_PCI_DEVID_NOT_OWNED), "owned" (VFIO_PCI_DEVID_OWNED: its group is
+    owned), "self" (the asking device's own devid) or "bound" (another devid)."""
+    if devid == VFIO_PCI_DEVID_NOT_OWNED:
+        return "not-owned"
+    if devid == VFIO_PCI_DEVID_OWNED:
+        return "owned"
+    return "self" if is_self else "bound"
 
 
 def describe_devid(v: int) -> str:
@@ -122,7 +128,9 @@ class Session:
         self._fake = 100
 
     # -- bookkeeping --
-    def _call(self, op: str, target: str, fn, *args, note: str = ""):
+    def _call(self, op: str, target: str, fn, *args, note: str = "", opens: bool = False):
+        """Record one step and (unless dry) make the call.  ``opens``: the call
+        returns a new fd, which :meth:`close` will release."""
         st = Step(op, target, note)
         self.steps.append(st)
         if self.dry:
@@ -133,25 +141,15 @@ class Session:
         except KernelError as e:
             st.result = E.errorcode.get(e.errno, str(e.errno))
             raise
-        st.result = r if isinstance(r, (int, str)) or r is None else None
-        if st.result is None:
-            st.result = 0
+        if opens:
+            st.result = "fd"
+            self._opened.append(r)
+        else:
+            st.result = r if isinstance(r, (int, str)) else 0
         return r
 
-    def _open(self, op: str, node: str, fn, note: str = "") -> int:
-        st = Step("open", node, note)
-        self.steps.append(st)
-        if self.dry:
-            self._fake += 1
-            return self._fake
-        try:
-            fd = fn()
-        except KernelError as e:
-            st.result = E.errorcode.get(e.errno, str(e.errno))
-            raise
-        st.result = "fd"
-        self._opened.append(fd)
-        return fd
+    def _open(self, node: str, fn) -> int:
+        return self._call("open", node, fn, opens=True)
 
     def close(self) -> None:
         if self.dry:
@@ -189,7 +187,7 @@ class Session:
     # -- legacy --
     def _container(self, noiommu: bool) -> int:
         if self.container is None:
-            self.container = self._open("container", nodes.CONTAINER, self.k.open_container)
+            self.container = self._open(nodes.CONTAINER, self.k.open_container)
             v = self._call("VFIO_GET_API_VERSION", nodes.CONTAINER, self.k.VFIO_GET_API_VERSION,
                            self.container)
             if not self.dry and v != VFIO_API_VERSION:
@@ -215,7 +213,7 @@ class Session:
             return self.groups[number]
         g = self.host.groups.get(number)
         node = g.node if g is not None else nodes.group(number)
-        fd = self._open("group", node, lambda: self.k.open_group(node))
+        fd = self._open(node, lambda: self.k.open_group(node))
         self.groups[number] = fd
         return fd
 
@@ -239,28 +237,18 @@ class Session:
             self._call("VFIO_SET_IOMMU", str(self._iommu_type), self.k.VFIO_SET_IOMMU, container,
                        self._iommu_type)
             self._iommu_set = True
-        st = Step("VFIO_GROUP_GET_DEVICE_FD", str(fn.address), "opens the device: function reset")
-        self.steps.append(st)
-        if self.dry:
-            self._fake += 1
-            dfd = self._fake
-        else:
-            try:
-                dfd = self.k.VFIO_GROUP_GET_DEVICE_FD(gfd, str(fn.address))
-            except KernelError as e:
-                st.result = E.errorcode.get(e.errno, str(e.errno))
-                raise
-            st.result = "fd"
-            self._opened.append(dfd)
+        dfd = self._call("VFIO_GROUP_GET_DEVICE_FD", str(fn.address),
+                         self.k.VFIO_GROUP_GET_DEVICE_FD, gfd, str(fn.address),
+                         note="opens the device: function reset", opens=True)
         self.devices[fn.address] = dfd
         return dfd
 
     # -- iommufd --
     def open_device_cdev(self, fn: PciFunction) -> int:
         if self.iommufd is None:
-            self.iommufd = self._open("iommufd", nodes.IOMMUFD, self.k.open_iommufd)
+            self.iommufd = self._open(nodes.IOMMUFD, self.k.open_iommufd)
         node = self.host.cdev_node(fn) or nodes.cdev(fn.vfio_dev or "?")
-        dfd = self._open("cdev", node, lambda: self.k.open_cdev(node))
+        dfd = self._open(node, lambda: self.k.open_cdev(node))
         self.devices[fn.address] = dfd
         devid = self._call("VFIO_DEVICE_BIND_IOMMUFD", str(fn.address),
                            self.k.VFIO_DEVICE_BIND_IOMMUFD, dfd, self.iommufd,
@@ -356,11 +344,8 @@ def _compare_info(host: Host, plan: sc.ResetPlan, mode: str, info: HotResetInfo)
     else:
         err, flags, entries = sc.predict_info_iommufd(host, plan, {plan.target.address})
         want = {e.address: e.devid for e in entries}
-        got = {}
-        for d in info.devices:
-            got[d.address] = ("not-owned" if d.ident == VFIO_PCI_DEVID_NOT_OWNED else
-                              "owned" if d.ident == VFIO_PCI_DEVID_OWNED else
-                              "self" if d.address == str(plan.target.address) else "bound")
+        got = {d.address: devid_kind(d.ident, d.address == str(plan.target.address))
+               for d in info.devices}
         if info.flags != flags:
             out.append(f"flags {info.flags:#x}, predicted {flags:#x}")
     for a in sorted(set(want) | set(got)):
@@ -536,7 +521,7 @@ def hot_reset(st, host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool,
             if dry_run:
                 c.line(f"dry run: the steps for {p.target.address} ({m}):")
                 for s in r["steps"]:
-                    c.bullet(str(Step(**{k: s[k] for k in ("op", "target")}, note=s.get("note", ""))))
+                    c.bullet(human.step_line(s))
             else:
                 c.line(f"{p.target.address}: {p.kind} reset done ({m} mode), "
                        f"{len(p.affected)} function(s) reset", "ok")

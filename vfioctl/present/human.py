@@ -23,13 +23,17 @@ def _vfio_col(f: dict) -> str:
         return "-"
     parts = []
     if v["group_node"]:
-        parts.append(v["group_node"].rsplit("/", 1)[1] if not v["noiommu"]
-                     else v["group_node"].rsplit("/", 1)[1])
+        parts.append(v["group_node"].rsplit("/", 1)[1])   # N or noiommu-N
     if v["cdev_node"]:
         parts.append(v["vfio_dev"])
     elif v["vfio_dev"]:
         parts.append(f"{v['vfio_dev']}(no cdev)")
     return " ".join(parts) or "bound"
+
+
+def step_line(st: dict) -> str:
+    """One step of a plan or journal: ``OP TARGET   (note)``."""
+    return f"{st['op']} {st['target']}" + (f"   ({st['note']})" if st.get("note") else "")
 
 
 def _name(f: dict) -> str:
@@ -40,7 +44,8 @@ def _name(f: dict) -> str:
 def render_list(d: dict, c: Canvas) -> None:
     rows, styles = [], []
     for f in d["functions"]:
-        rows.append([f["address"], f["ids"] if "ids" in f else f"{(f['vendor'] or '?')[2:]}:{(f['device'] or '?')[2:]}",
+        ids = f"{(f['vendor'] or '?')[2:]}:{(f['device'] or '?')[2:]}"
+        rows.append([f["address"], ids,
                      _name(f), _s(f["driver"]), _s(f["iommu_group"]), _vfio_col(f),
                      _s(f["hot_reset"], "none"), _holders(f["holders"])])
         styles.append("ok" if f["vfio"]["bound"] else None)
@@ -187,7 +192,7 @@ def render_kernel_info(k: dict, c: Canvas) -> None:
     if k.get("dry_run"):
         c.line("  dry run: nothing was opened; the steps would be:")
         for st in k["steps"]:
-            c.bullet(f"{st['op']} {st['target']}" + (f"   ({st['note']})" if st.get("note") else ""))
+            c.bullet(step_line(st))
         return
     if k.get("flags") is None and not k.get("errno"):
         c.line(f"  not asked: {k.get('explanation') or 'the device could not be opened'}")

@@ -1,14 +1,13 @@
 """Human names for PCI ids, cheapest source first, never slow.
 
 1. The udev database under the root (``run/udev/data/+pci:<bdf>``, lines
-   ``E:ID_VENDOR_FROM_DATABASE=`` / ``E:ID_MODEL_FROM_DATABASE=``): what
-   libudev/pyudev read on a live host, and what ``vfioctl snapshot`` carries
-   along, so fixtures and bug-report snapshots keep their names.  One small
-   read per device.
-2. On a live host, pyudev for a single device (``show``), when importable.
-3. A ``pci.ids`` file (the root's, then the host's usual locations), scanned
-   once for just the vendor ids present.
-4. Otherwise ids only.
+   ``E:ID_VENDOR_FROM_DATABASE=`` / ``E:ID_MODEL_FROM_DATABASE=``): the very
+   files libudev/pyudev read on a live host, read here through the root so
+   that fixtures and ``vfioctl snapshot`` trees keep their names and no
+   ctypes call sits on the listing path.  One small read per device.
+2. A ``pci.ids`` file (the root's, then the host's usual locations), looked
+   up only for the vendor ids present.
+3. Otherwise ids only.
 
 ``VFIOCTL_PCI_IDS=PATH|none`` overrides the pci.ids lookup (tests use it).
 """
@@ -37,18 +36,6 @@ def _udev_names(root: Root, bdf: str) -> tuple[str | None, str | None]:
         elif line.startswith("E:ID_MODEL_FROM_DATABASE="):
             d = line.split("=", 1)[1]
     return v, d
-
-
-def _pyudev_names(root: Root, sysfs_path: str) -> tuple[str | None, str | None]:
-    if not root.live:
-        return None, None
-    try:
-        import pyudev  # lazy: never on the list/completion path
-        dev = pyudev.Devices.from_sys_path(pyudev.Context(), "/sys/" + sysfs_path)
-        props = dev.properties
-        return props.get("ID_VENDOR_FROM_DATABASE"), props.get("ID_MODEL_FROM_DATABASE")
-    except Exception:  # libudev missing, no udev database: fall back silently
-        return None, None
 
 
 def find_pci_ids(root: Root) -> str | None:
@@ -103,14 +90,12 @@ def parse_pci_ids(path: str, vendors: set[int]) -> dict[tuple[int, int | None], 
     return out
 
 
-def fill_names(host: Host, root: Root, *, single: bool = False) -> None:
+def fill_names(host: Host, root: Root) -> None:
     """Set ``vendor_name``/``device_name`` on every function where known."""
     missing = []
     have_udev = os.path.isdir(root.join(UDEV_DATA))
     for fn in host.functions.values():
         v, d = _udev_names(root, str(fn.address)) if have_udev else (None, None)
-        if v is None and single:
-            v, d = _pyudev_names(root, fn.sysfs_path)
         fn.vendor_name, fn.device_name = v, d
         if v is None or d is None:
             missing.append(fn)
