@@ -63,8 +63,14 @@ for d in /sys/bus/pci/devices/*; do
     case "$v:$i" in 0x1234:0x11e8|0x8086:0x10d3) ;; *) continue ;; esac
     if [ "$NOBIND" != "  " ]; then
         chain_of "$bdf"
-        case "$NOBIND" in *" $CHAIN "*) say "init: leaving $bdf ($CHAIN) unbound"; continue ;; esac
+        case "$NOBIND" in *" $CHAIN "*)
+            say "init: leaving $bdf ($CHAIN) unbound"
+            # a built-in host driver (e1000e) may have claimed it at boot
+            [ -L "$d/driver" ] && echo "$bdf" > "$d/driver/unbind"
+            continue ;; esac
     fi
+    # a built-in host driver (e1000e) claims the function at boot: take it back first
+    [ -L "$d/driver" ] && { echo "$bdf" > "$d/driver/unbind" || say "init: unbind $bdf failed"; }
     echo vfio-pci > "$d/driver_override"
     echo "$bdf" > /sys/bus/pci/drivers_probe || say "init: drivers_probe $bdf failed"
 done
