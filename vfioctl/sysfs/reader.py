@@ -92,12 +92,14 @@ class Reader:
         except OSError:
             self._cdev_nodes = frozenset()
 
+        broken: list[PciAddress] = []
         for name in sorted(entries):
             if not _BDF.match(name):
                 host.warnings.append(f"{devdir}/{name}: not a PCI address; skipped")
                 continue
             fn = self._function(host, devdir, name, full_config, brief)
             if fn is None:
+                broken.append(PciAddress.parse(name))
                 continue
             if fn.address in host.functions:
                 host.warnings.append(f"{devdir}/{name}: duplicate address; skipped")
@@ -106,6 +108,7 @@ class Reader:
                 fn.iommu_group = gmember.get(fn.address)
             host.functions[fn.address] = fn
 
+        host.broken = tuple(broken)
         # a group link naming a group directory that is missing
         for fn in host.functions.values():
             if fn.iommu_group is not None and fn.iommu_group not in host.groups:
