@@ -13,9 +13,7 @@ Exit codes (documented in vfioctl(8), EXIT STATUS):
   7  the kernel refused the operation (errno kept in the JSON error object)
   8  the operation ran but verification failed (a function vanished, config unreadable)
   9  backend unavailable (unknown --backend, VFIO nodes missing)
- 10  cannot tell: reset-info/check/hot-reset's preflight could not see what the
-     verdict depends on (other users' open files, config space, broken sysfs
-     entries); the message says what and how to see it (usually: run as root)
+ 10  cannot tell: reset-info, check or hot-reset's preflight could not see what the verdict depends on (other users' open files, config space, broken sysfs entries); the message says what, and how to see it (usually: run as root)
  70  internal error (a bug: please report it; VFIOCTL_DEBUG=1 shows the traceback)
  74  the output could not be written (a full disk, a closed stdout)
 130  interrupted (SIGINT)
