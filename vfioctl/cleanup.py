@@ -71,6 +71,11 @@ def forget(path: str) -> None:
         pass
 
 
+def remove_all() -> None:
+    """Remove every private directory now (the command is over)."""
+    _remove_all()
+
+
 def pending() -> list[str]:
     return list(_dirs)
 

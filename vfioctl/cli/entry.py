@@ -243,6 +243,8 @@ def _main(argv: list[str] | None) -> int:
         return _internal(e, args)
     finally:
         CURRENT.clear()
+        if "vfioctl.cleanup" in sys.modules:   # a tarball root unpacked for this command
+            sys.modules["vfioctl.cleanup"].remove_all()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -235,7 +235,7 @@ class SimKernel:
         return p
 
     def _state_error(self, path: str, e: OSError) -> HostError:
-        return HostError(f"the simulator cannot use {self.root.shown(path)}: "
+        return HostError(f"the simulator cannot use {path}: "
                          f"{e.strerror or e}",
                          "check that the fixture root is writable and holds no odd entries "
                          "(links, FIFOs, directories) where the simulator keeps its state")
@@ -365,7 +365,9 @@ class SimKernel:
         return obj
 
     def _others(self, host: Host, node: str) -> list:
-        return [h for h in host.holders_of(node) if h.pid != self.pid]
+        # our pid is ours only while we hold an fd (proc/<pid> is claimed then)
+        mine = self.pid if self._fds else None
+        return [h for h in host.holders_of(node) if h.pid != mine]
 
     # -- the fd table -----------------------------------------------------------
     def open_fds(self) -> list[int]:
