@@ -581,3 +581,29 @@ def test_nobody_unreadable_root_is_permission_denied(public_tree, json_mode):
     os.chmod(public_tree, 0o700)
     p = _as_nobody(["--root", public_tree, "list"] + (["--json"] if json_mode else []))
     assert p.returncode == 5 and "not readable" in p.stderr and "Traceback" not in p.stderr
+
+
+# ---------------------------------------------------------------------------
+# the real backend on a fixture root never opens a planted device or a link out
+@pytest.mark.parametrize("plant", ("chr", "fifo", "link-out", "link-abs-devnull"))
+def test_real_backend_never_opens_planted_nodes(tree, outside, plant):
+    from vfioctl.kernel.base import KernelError
+    from vfioctl.kernel.real import RealKernel
+    root = tree()
+    p = os.path.join(root, "dev/vfio/11")
+    os.unlink(p)
+    if plant == "chr":
+        if os.geteuid() != 0:
+            pytest.skip("mknod needs root")
+        os.mknod(p, stat.S_IFCHR | 0o600, os.makedev(1, 3))   # /dev/null's numbers
+    elif plant == "fifo":
+        os.mkfifo(p)
+    elif plant == "link-out":
+        os.symlink(os.path.join(outside, "secret"), p)
+    else:
+        os.symlink("/dev/null", p)
+    k = RealKernel(root)
+    with pytest.raises(KernelError) as e:
+        k.open_group("/dev/vfio/11")
+    assert e.value.errno in (1, 2)   # EPERM (not a regular file) or ENOENT (re-rooted)
+    assert k.open_fds() == []
