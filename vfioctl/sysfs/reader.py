@@ -253,7 +253,7 @@ class Reader:
         for n in names:
             try:
                 link = os.path.join(cdir, n)
-                t = root.follow(link, root.readlink(link))
+                t = root.lexical(link, root.readlink(link))   # a name to match, not opened
             except OSError:
                 continue
             # .../<device>/vfio-dev/vfioX

@@ -17,12 +17,13 @@ in :attr:`Root.warnings`.  Callers never touch a root path with ``os``
 directly: they use :meth:`Root.read`, :meth:`Root.listdir`,
 :meth:`Root.readlink`, :meth:`Root.realpath`, :meth:`Root.isdir`,
 :meth:`Root.exists`, which resolve first.  Resolved directories are cached,
-so a read costs one dictionary lookup more than a plain ``open``.
+so a read costs a dictionary lookup and an ``lstat`` more than a plain ``open``.
 
 Reads never block and are bounded: files are opened ``O_NONBLOCK`` (a FIFO
 cannot hang us), on a fixture root only regular files are opened at all (an
-``lstat`` first, so a planted device node is never opened; ``O_NOFOLLOW`` and
-an ``fstat`` check of the same inode after the open), and each kind of file
+``lstat`` first, so a planted device node is never opened, then
+``O_NOFOLLOW``; a tree swapped by another process *while* it is read is out
+of scope), and each kind of file
 has a size bound (:data:`LIMITS`); an odd or oversize file is skipped with a
 warning.  On the live root ``/`` the kernel's sysfs and procfs are trusted:
 paths are used as given (no resolution cost) and reads are still
@@ -202,11 +203,15 @@ class Root:
                 return None
             finally:
                 os.close(fd)
+        prefix = self._prefix
+        if not path.startswith(prefix):
+            return None
+        head, _, name = path[len(prefix):].rpartition("/")
         try:
-            rel = self._rel(path)
-            head, _, name = rel.rpartition("/")
-            base = self._dir(head, path) if head else ""
-            real = f"{self._prefix}{base}/{name}" if base else self._prefix + name
+            base = self._dirs.get(head)
+            if base is None:
+                base = self._dir(head, path) if head else ""
+            real = f"{prefix}{base}/{name}" if base else prefix + name
             st = os.lstat(real)
             if stat.S_ISLNK(st.st_mode):
                 real = self.resolve(path)
@@ -225,10 +230,6 @@ class Root:
         except OSError:
             return None
         try:
-            st2 = os.fstat(fd)
-            if st2.st_ino != st.st_ino or st2.st_dev != st.st_dev:
-                self.warn(f"{self.shown(path)}: changed while being opened; skipped")
-                return None
             return os.read(fd, limit)   # a regular file: one read returns it all
         except OSError:
             return None
@@ -244,7 +245,24 @@ class Root:
         head = rel.rpartition("/")[0]
         cur = "" if target.startswith("/") else (self._dir(head, link) if head else "")
         budget = [MAX_LINKS - 1]
-        for comp in target.split("/"):
+        parts = target.split("/")
+        # fast path, the kernel's own shape ``../../devices/pci0000:00/...``:
+        # leading ``..`` climb the (link-free) base exactly; when the rest's
+        # directory is already known to be link-free only the last name is looked at
+        n = 0
+        while n < len(parts) - 1 and parts[n] == "..":
+            n += 1
+        rest = parts[n:]
+        if cur and n and len(rest) > 1 and "" not in rest and "." not in rest \
+                and ".." not in rest and cur.count("/") + 1 >= n:
+            b = cur
+            for _ in range(n):
+                b = b.rpartition("/")[0]
+            parent = f"{b}/{'/'.join(rest[:-1])}" if b else "/".join(rest[:-1])
+            if self._dirs.get(parent) == parent:
+                cur = self._step(parent, rest[-1], True, budget, link)
+                return self._prefix + cur if cur else self.path
+        for comp in parts:
             cur = self._step(cur, comp, True, budget, link)
         return self._prefix + cur if cur else self.path
 
@@ -259,12 +277,54 @@ class Root:
 
     def listdir(self, path: str) -> list[str]:
         """``os.listdir`` of the directory ``path`` names inside the root."""
-        return os.listdir(path if self.live else self.resolve(path))
+        if self.live:
+            return os.listdir(path)
+        prefix = self._prefix
+        if path.startswith(prefix):
+            head, _, name = path[len(prefix):].rpartition("/")
+            base = self._dirs.get(head)
+            if base is not None and name not in ("", ".", ".."):
+                # the directory itself must not be a link: O_NOFOLLOW says so
+                # without an lstat (ELOOP/ENOTDIR: resolve it the long way)
+                try:
+                    fd = os.open(f"{prefix}{base}/{name}" if base else prefix + name,
+                                 os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                except OSError as e:
+                    if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                        raise
+                else:
+                    try:
+                        return os.listdir(fd)
+                    finally:
+                        os.close(fd)
+        return os.listdir(self.resolve(path))
+
+    def lexical(self, link: str, target: str) -> str:
+        """Where the link ``link`` with text ``target`` points, computed on the
+        strings only (absolute targets re-rooted, ``..`` stopped at the root):
+        for matching names, never for opening."""
+        if self.live:
+            return os.path.normpath(os.path.join(os.path.dirname(link), target))
+        if target.startswith("/"):
+            rel = os.path.normpath(target).lstrip("/")
+        else:
+            rel = os.path.normpath(os.path.join(os.path.dirname(self._rel(link)), target))
+            while rel.startswith("../") or rel == "..":
+                rel = rel[3:]
+        return self._prefix + rel if rel and rel != "." else self.path
 
     def readlink(self, path: str) -> str:
         """The text of the link ``path`` (never followed); its directory is
         resolved inside the root."""
-        return os.readlink(path if self.live else self.resolve(path, follow_last=False))
+        if self.live:
+            return os.readlink(path)
+        prefix = self._prefix
+        if path.startswith(prefix):
+            head, _, name = path[len(prefix):].rpartition("/")
+            base = self._dirs.get(head)
+            if base is not None and name not in ("", ".", ".."):
+                return os.readlink(f"{prefix}{base}/{name}" if base else prefix + name)
+        return os.readlink(self.resolve(path, follow_last=False))
 
     def isdir(self, path: str) -> bool:
         try:
