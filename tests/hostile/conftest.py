@@ -36,6 +36,8 @@ def _hook(event, args):
         p = args[0] if event != "os.symlink" else None   # a link's text is not a path used
         if isinstance(p, bytes):
             p = os.fsdecode(p)
+        if isinstance(p, str) and not os.path.isabs(p):
+            p = None   # relative to a dir_fd (shutil.rmtree): its directory was seen
         if isinstance(p, str):
             if event == "open" and len(args) > 2 and (
                     (isinstance(args[1], str) and any(c in args[1] for c in "wax+"))

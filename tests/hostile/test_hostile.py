@@ -61,6 +61,21 @@ def test_links_never_leave_the_root(tree, outside, place, target, cmd):
     check(r, root=root, outside=outside, json_mode=True, codes=(0, 1, 3, 4, 10), before=before)
 
 
+@pytest.mark.parametrize("target", ("OUTSIDE", "/proc", "LOOP"))
+@pytest.mark.parametrize("place", PLACES)
+def test_snapshot_of_a_hostile_tree_stays_inside(tree, outside, tmp_path, place, target):
+    root = tree("held-group")
+    _plant(root, place, target, outside)
+    out = str(tmp_path / "snap.tar.gz")
+    r = run(["--root", root, "snapshot", out, "--json"])
+    check(r, root=root, outside=outside, json_mode=True, codes=(0, 4), allowed=(str(tmp_path),))
+    if r.code == 0:   # the copy holds nothing from outside
+        with tarfile.open(out) as t:
+            for m in t.getmembers():
+                if m.isfile():
+                    assert b"0x10de" not in t.extractfile(m).read() or "config" in m.name
+
+
 # ---------------------------------------------------------------------------
 # 2. hangs: a FIFO where a file should be; 3. unbounded: a huge sparse file
 FILES = (f"{DEV}/config", f"{DEV}/vendor", f"{DEV}/reset_method", f"{DEV}/driver_override",
@@ -370,6 +385,9 @@ SIM_STATE = {
     "state-dir-is-file": (".vfioctl-sim", "file"),
     "proc-links-out": ("proc", "OUTSIDE"), "proc-loop": ("proc", "LOOP"),
     "proc-is-file": ("proc", "file"),
+    "journal-is-fifo": (".vfioctl-sim/journal.jsonl", "fifo"),
+    "journal-is-dir": (".vfioctl-sim/journal.jsonl", "dir"),
+    "journal-links-out": (".vfioctl-sim/journal.jsonl", "OUTSIDE"),
 }
 
 
