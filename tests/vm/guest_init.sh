@@ -4,8 +4,9 @@
 # writable 9p share "results" (boot.env, written by the harness).
 #
 #  1. mount proc/sys/devtmpfs, the results share at /results
-#  2. bind every edu (1234:11e8) and e1000e (8086:10d3) function to vfio-pci
-#     (driver_override + drivers_probe), except those listed in VM_NOBIND
+#  2. bind every edu (1234:11e8) and e1000e (8086:10d3) function (the ids in
+#     VM_BIND_IDS) to vfio-pci (driver_override + drivers_probe), except those
+#     listed in VM_NOBIND
 #     (devfn chains such as "02.0/00.1")
 #  3. dump /sys/bus/pci/devices to /results/pci.tsv
 #  4. mount the host root read-only (9p, tag hostroot) at /mnt/host, bind the
@@ -57,10 +58,12 @@ link_base() { # LINK=basename of symlink $1 or "-"
     LINK=-; [ -L "$1" ] && { LINK=$(readlink "$1"); LINK=${LINK##*/}; }
 }
 NOBIND=" $(echo "$VM_NOBIND" | tr ',' ' ') "
+# VM_BIND_IDS (boot.env): the ids to bind; older harnesses do not set it
+BIND_IDS=" ${VM_BIND_IDS-0x1234:0x11e8 0x8086:0x10d3} "
 for d in /sys/bus/pci/devices/*; do
     bdf=${d##*/}
     read v < "$d/vendor"; read i < "$d/device"
-    case "$v:$i" in 0x1234:0x11e8|0x8086:0x10d3) ;; *) continue ;; esac
+    case "$BIND_IDS" in *" $v:$i "*) ;; *) continue ;; esac
     if [ "$NOBIND" != "  " ]; then
         chain_of "$bdf"
         case "$NOBIND" in *" $CHAIN "*)

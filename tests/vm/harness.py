@@ -91,6 +91,41 @@ TOPOLOGY: tuple[Dev, ...] = (
 )
 IDS = {d.id: d.chain for d in TOPOLOGY}
 
+#: The SR-IOV guest (``boot(..., topology=SRIOV_TOPOLOGY, qemu="trixie")``): igb
+#: (82576) PFs in the three reset positions, and an e1000e behind a root port
+#: at QEMU's default link speed (its secondary bus reset does not bring the
+#: link back in time: the failed-reset case).  ``qemu=""`` entries are not
+#: QEMU devices but the VFs the guest creates (offset 128, stride 2), so
+#: ``@bdf:P1v0@`` works once they exist.  Needs QEMU >= 8 (``-device igb``).
+SRIOV_TOPOLOGY: tuple[Dev, ...] = (
+    TOPOLOGY[0],
+    Dev("rp1", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x2", "02.0", "root port, hotplug slot 1"),
+    Dev("P1", "igb,id=P1,bus=rp1,addr=0.0,romfile=,netdev=n0", "02.0/00.0", "igb PF in a hotplug slot"),
+    Dev("P1v0", "", "02.0/10.0", "VF 0 of P1 (same bus as the PF, outside its slot)"),
+    Dev("P1v1", "", "02.0/10.2", "VF 1 of P1"),
+    Dev("rp2", "pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x3,hotplug=off", "03.0",
+        "root port, hotplug=off"),
+    Dev("P2", "igb,id=P2,bus=rp2,addr=0.0,romfile=,netdev=n1", "03.0/00.0", "igb PF behind a non-hotplug port"),
+    Dev("P2v0", "", "03.0/10.0", "VF 0 of P2"),
+    Dev("P2v1", "", "03.0/10.2", "VF 1 of P2"),
+    Dev("P3", "igb,id=P3,bus=pcie.0,addr=0x4,romfile=,netdev=n2", "04.0", "igb PF on the root bus (RCiEP)"),
+    Dev("P3v0", "", "14.0", "VF 0 of P3 (root bus)"),
+    Dev("P3v1", "", "14.2", "VF 1 of P3"),
+    Dev("rp3", "pcie-root-port,id=rp3,bus=pcie.0,chassis=3,slot=3,addr=0x5", "05.0",
+        "root port at QEMU's default link speed"),
+    Dev("X", "e1000e,id=X,bus=rp3,addr=0.0,romfile=,netdev=n3", "05.0/00.0",
+        "e1000e behind a default-speed root port: hot reset runs, link does not come back"),
+    TOPOLOGY[14],  # rng
+    TOPOLOGY[-1],  # results
+)
+
+#: QEMUs the harness can run: the host's (Debian 12: 7.2) and Debian 13's
+#: (10.x) from a private debootstrap root (tests/vm/setup-qemu.sh).
+QEMUS = ("host", "trixie")
+#: PCI ids the guest's init binds to vfio-pci at boot (the default topology's
+#: edu and e1000e functions); boot(bind_ids=...) changes it.
+DEFAULT_BIND_IDS = ("0x1234:0x11e8", "0x8086:0x10d3")
+
 
 # ---------------------------------------------------------------- kernel + initramfs
 def cache_dir() -> Path:
@@ -118,6 +153,44 @@ def kernel() -> Path:
     if not lines:
         raise VMError(f"setup.sh printed no BZIMAGE= line; log {log}")
     return Path(lines[-1].split("=", 1)[1])
+
+
+@functools.lru_cache(maxsize=None)
+def qemu_root() -> Path:
+    """The trixie QEMU root (built and cached by tests/vm/setup-qemu.sh)."""
+    env = os.environ.get("VFIOCTL_VM_QEMU_ROOT")
+    if env:
+        return Path(env)
+    WORK.mkdir(parents=True, exist_ok=True)
+    log = WORK / "setup-qemu.log"
+    with open(log, "w") as lf:
+        p = subprocess.run(["bash", str(VM_DIR / "setup-qemu.sh")], stdout=subprocess.PIPE, stderr=lf,
+                           text=True)
+    if p.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise VMError(f"tests/vm/setup-qemu.sh failed (rc {p.returncode}); log {log}:\n{tail}")
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("QEMU_ROOT=")]
+    if not lines:
+        raise VMError(f"setup-qemu.sh printed no QEMU_ROOT= line; log {log}")
+    return Path(lines[-1].split("=", 1)[1])
+
+
+def qemu_command(qemu: str = "host") -> list[str]:
+    """argv prefix running ``qemu-system-x86_64`` of ``qemu`` (see :data:`QEMUS`).
+
+    "trixie": the root's binary through the root's own loader and libraries, in
+    a private mount namespace where the root's module directory hides the
+    host's (QEMU would dlopen() the host's 7.2 modules otherwise)."""
+    if qemu == "host":
+        return ["qemu-system-x86_64"]
+    if qemu != "trixie":
+        raise ValueError(f"qemu must be one of {QEMUS}, not {qemu!r}")
+    r = str(qemu_root())
+    moddir = "/usr/lib/x86_64-linux-gnu/qemu"
+    return ["unshare", "-m", "sh", "-c",
+            f'[ -d {moddir} ] && mount --bind "$0{moddir}" {moddir}; exec "$@"', r,
+            f"{r}/lib64/ld-linux-x86-64.so.2", "--library-path", f"{r}/usr/lib/x86_64-linux-gnu",
+            f"{r}/usr/bin/qemu-system-x86_64", "-L", f"{r}/usr/share/qemu", "-L", f"{r}/usr/share/seabios"]
 
 
 def _busybox() -> Path:
@@ -218,11 +291,14 @@ def _new_results_dir(mode: str) -> Path:
 
 
 def qemu_argv(mode: str, results: Path, serial_log: Path, *, kernel_path: Path, initrd: Path,
-              append_extra: str = "", hotplug: str = "native", qemu_extra: tuple[str, ...] = ()) -> list[str]:
+              append_extra: str = "", hotplug: str = "native", qemu_extra: tuple[str, ...] = (),
+              topology: tuple[Dev, ...] = TOPOLOGY, qemu: str = "host", accel: str | None = None) -> list[str]:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     append = "console=ttyS0 panic=-1 loglevel=4"
-    argv = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg,thread=multi", "-cpu", "max",
+    # QEMU 10's MTTCG aborts or hangs after a VF's FLR (sriov-real-kernel.md): one thread there
+    accel = accel or ("tcg,thread=multi" if qemu == "host" else "tcg,thread=single")
+    argv = qemu_command(qemu) + ["-machine", "q35", "-accel", accel, "-cpu", "max",
             "-smp", "2", "-m", "1G", "-nodefaults", "-display", "none", "-no-reboot",
             "-monitor", "none", "-serial", f"file:{serial_log}"]
     if mode == "iommu":
@@ -241,39 +317,50 @@ def qemu_argv(mode: str, results: Path, serial_log: Path, *, kernel_path: Path, 
     argv += ["-kernel", str(kernel_path), "-initrd", str(initrd), "-append", append]
     argv += ["-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
              "-fsdev", f"local,id=results,path={results},security_model=none"]
-    argv += ["-netdev", "hubport,id=n0,hubid=0", "-netdev", "hubport,id=n1,hubid=1"]
-    for d in TOPOLOGY:
-        argv += ["-device", d.qemu]
+    import re
+    nets = sorted({m for d in topology for m in re.findall(r"netdev=(n\d+)", d.qemu)} | {"n0", "n1"})
+    for n in nets:
+        argv += ["-netdev", f"hubport,id={n},hubid={n[1:]}"]
+    for d in topology:
+        if d.qemu:
+            argv += ["-device", d.qemu]
     return argv + list(qemu_extra)
 
 
 def boot(mode: str, plan: list[dict], timeout: float = 300.0, *, nobind: tuple[str, ...] | list[str] = (),
          install_records: bool = True, append: str = "", python: str | None = None,
-         hotplug: str = "native", qemu_extra: tuple[str, ...] | list[str] = ()) -> BootResult:
+         hotplug: str = "native", qemu_extra: tuple[str, ...] | list[str] = (),
+         topology: tuple[Dev, ...] = TOPOLOGY, qemu: str = "host", accel: str | None = None,
+         bind_ids: tuple[str, ...] | list[str] = DEFAULT_BIND_IDS) -> BootResult:
     """Boot the guest in ``mode`` ("iommu" | "noiommu"), run ``plan``, return the results.
 
     ``nobind``: topology ids left without a driver at boot (default: every edu
     and e1000e function is bound to vfio-pci).  ``install_records``: copy what
     ``record`` steps with a relative destination wrote into the checkout.
+    ``topology``: the devices (default :data:`TOPOLOGY`; :data:`SRIOV_TOPOLOGY`
+    needs ``qemu="trixie"``).  ``qemu``: one of :data:`QEMUS`.  ``bind_ids``:
+    the ``0xVVVV:0xDDDD`` ids init binds to vfio-pci.
     """
+    ids = {d.id: d.chain for d in topology}
     python = python or sys.executable
     kpath = kernel()
     initrd = initramfs()
     results = _new_results_dir(mode)
     serial_log = results / "serial.log"
     plan_doc = {"version": 1, "mode": mode, "checkout": str(CHECKOUT), "results": str(results),
-                "python": python, "topology": IDS, "steps": list(plan),
+                "python": python, "topology": ids, "steps": list(plan),
                 "host_time": time.time()}
     (results / "plan.json").write_text(json.dumps(plan_doc, indent=1))
-    nob = ",".join(IDS[i] if i in IDS else i for i in nobind)
+    nob = ",".join(ids[i] if i in ids else i for i in nobind)
     env_lines = {
         "VM_MODE": mode, "VM_RESULTS": str(results), "VM_PYTHON": python,
         "VM_RUNNER": str(VM_DIR / "guest_runner.py"), "VM_PLAN": str(results / "plan.json"),
-        "VM_NOBIND": nob,
+        "VM_NOBIND": nob, "VM_BIND_IDS": " ".join(bind_ids),
     }
     (results / "boot.env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env_lines.items()))
     argv = qemu_argv(mode, results, serial_log, kernel_path=kpath, initrd=initrd, append_extra=append,
-                     hotplug=hotplug, qemu_extra=tuple(qemu_extra))
+                     hotplug=hotplug, qemu_extra=tuple(qemu_extra), topology=topology, qemu=qemu,
+                     accel=accel)
     (results / "qemu.cmdline").write_text(shlex.join(argv) + "\n")
 
     t = time.monotonic()
