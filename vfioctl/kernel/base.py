@@ -157,7 +157,11 @@ class KernelBackend(Protocol):
     def VFIO_GROUP_GET_DEVICE_FD(self, group: int, name: str) -> int: ...
 
     # -- cdev / iommufd --
-    def VFIO_DEVICE_BIND_IOMMUFD(self, device: int, iommufd: int) -> int: ...  # -> devid
+    def VFIO_DEVICE_BIND_IOMMUFD(self, device: int, iommufd: int,
+                                 token: str | None = None) -> int: ...  # -> devid; token: 6.17+ VF token
+
+    # -- SR-IOV --
+    def VFIO_DEVICE_FEATURE_PCI_VF_TOKEN(self, device: int, token: str) -> None: ...  # PF only
 
     # -- device --
     def VFIO_DEVICE_GET_INFO(self, device: int) -> DeviceInfo: ...

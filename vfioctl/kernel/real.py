@@ -289,14 +289,31 @@ class RealKernel:
         return self._track(fd, name)
 
     # -- cdev / iommufd ---------------------------------------------------------------
-    def VFIO_DEVICE_BIND_IOMMUFD(self, device: int, iommufd: int) -> int:
+    def VFIO_DEVICE_BIND_IOMMUFD(self, device: int, iommufd: int, token: str | None = None) -> int:
         """Bind a cdev fd to an iommufd (argsz 16, flags 0); returns ``out_devid``.
 
         This opens the device (open-time reset).  Unbind happens on close.
+        ``token``: an SR-IOV VF token (6.17+: argsz 24, VFIO_DEVICE_BIND_FLAG_TOKEN,
+        ``token_uuid_ptr`` pointing at the 16-byte uuid; older kernels: EINVAL).
         """
-        buf = uapi.pack_bind_iommufd(iommufd)
+        if token is None:
+            buf = uapi.pack_bind_iommufd(iommufd)
+            self._ioctl("VFIO_DEVICE_BIND_IOMMUFD", device, buf)
+            return uapi.unpack_bind_iommufd(buf)
+        import ctypes
+        import uuid
+        raw = ctypes.create_string_buffer(uuid.UUID(token).bytes, 16)
+        lay = uapi.VFIO_DEVICE_BIND_IOMMUFD_S
+        buf = bytearray(lay.full_struct.pack(lay.full_size, uapi.VFIO_DEVICE_BIND_FLAG_TOKEN,
+                                             iommufd, 0, ctypes.addressof(raw)))
         self._ioctl("VFIO_DEVICE_BIND_IOMMUFD", device, buf)
-        return uapi.unpack_bind_iommufd(buf)
+        return lay.full_struct.unpack_from(buf)[3]
+
+    def VFIO_DEVICE_FEATURE_PCI_VF_TOKEN(self, device: int, token: str) -> None:
+        """Set an SR-IOV PF's VF token (``VFIO_DEVICE_FEATURE`` SET|PCI_VF_TOKEN).
+
+        ENOTTY on anything but a vfio-pci PF with the SR-IOV capability."""
+        self._ioctl("VFIO_DEVICE_FEATURE", device, uapi.pack_feature_vf_token(token))
 
     def VFIO_DEVICE_ATTACH_IOMMUFD_PT(self, device: int, pt_id: int) -> int:
         """Attach a bound cdev to an IOAS/HWPT; returns the attached HWPT id (extra).

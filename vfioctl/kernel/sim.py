@@ -44,8 +44,13 @@ real-kernel-vm.md §5):
 * Topology is re-read from the fixture at every call, so a function removed
   between plan and execute disappears for the kernel too (ENODEV on its fds).
 
+* VF tokens (kernel/sim_sriov.py, rules in model/sriov.py): EACCES opening a
+  VF of a vfio-pci PF without the PF's token (group path; BIND_IOMMUFD from
+  6.17), EINVAL for a token when the PF is not on vfio-pci, EACCES opening a
+  PF whose VFs are in use without it; VFIO_DEVICE_FEATURE SET|PCI_VF_TOKEN.
+
 NOT MODELLED: memory_lock contention (EBUSY) and device-lock contention
-(EAGAIN) — inject them; VF tokens (EACCES); PCI_DEV_FLAGS_NO_BUS_RESET
+(EAGAIN) — inject them; PCI_DEV_FLAGS_NO_BUS_RESET
 quirks; the reset failing (ENOTTY after a link that does not come back) —
 inject it; IOAS/HWPT objects and DMA mapping; needs_reset of devices closed by
 other processes.
@@ -98,7 +103,8 @@ from vfioctl.model import scope as sc
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Host, PciFunction
 from vfioctl.sysfs.root import Root
-from vfioctl.model import nodes
+from vfioctl.model import nodes, sriov
+from vfioctl.kernel.sim_sriov import VfTokens
 
 FUNCTION_RESET_METHODS = ("device_specific", "acpi", "flr", "af_flr", "pm")
 _instances = itertools.count(1)
@@ -197,6 +203,7 @@ class SimKernel:
         self._open_count: dict[PciAddress, int] = {}
         self._works: dict[PciAddress, bool] = {}
         self._needs_reset: dict[PciAddress, bool] = {}
+        self.vf_tokens = VfTokens(self)   # SR-IOV VF tokens (kernel/sim_sriov.py)
 
     # -- plumbing ---------------------------------------------------------------
     def _host(self) -> Host:
@@ -628,17 +635,21 @@ class SimKernel:
         if not isinstance(c, _Container) or c.iommu is None:
             self._fail(op, name, E.EINVAL, detail="no container IOMMU set")
         host = self._host()
-        a = PciAddress.try_parse(name.split(" ")[0])
+        addr, token, well_formed = sriov.parse_device_name(name)
+        a = PciAddress.try_parse(addr)
         fn = host.functions.get(a) if a else None
         if fn is None or fn.iommu_group != g.number or not fn.vfio_bound:
             self._fail(op, name, E.ENODEV)
+        if not well_formed:
+            self._fail(op, name, E.EINVAL, detail="malformed device name arguments")
+        self.vf_tokens.check_open(host, fn, token, op, name)
         self._device_open(host, fn, op)
         fd = self._new_fd(_Device(fn.address, via_group=group, node=g.node), g.node)
         self._log(op, name, fd)
         return fd
 
     # -- cdev ioctls ------------------------------------------------------------
-    def VFIO_DEVICE_BIND_IOMMUFD(self, device: int, iommufd: int) -> int:
+    def VFIO_DEVICE_BIND_IOMMUFD(self, device: int, iommufd: int, token: str | None = None) -> int:
         op = "VFIO_DEVICE_BIND_IOMMUFD"
         dev = self._get(device, _Device, op)
         target = str(dev.address)
@@ -681,6 +692,7 @@ class SimKernel:
                 if any(isinstance(o, _Device) and o.address == a and o.bound_ctx not in
                        (None, iommufd) for o in self._fds.values()):
                     self._fail(op, target, E.EPERM, detail="group DMA owned by another iommufd")
+            self.vf_tokens.check_bind(host, fn, token, op, target)
             self._device_open(host, fn, op)
             dev.bound_ctx = iommufd
             dev.devid = ictx.next_id
@@ -699,6 +711,12 @@ class SimKernel:
             flags |= VFIO_DEVICE_FLAGS_RESET
         self._log(op, str(dev.address), flags)
         return DeviceInfo(flags=flags, num_regions=9, num_irqs=5)
+
+    def VFIO_DEVICE_FEATURE_PCI_VF_TOKEN(self, device: int, token: str) -> None:
+        op = "VFIO_DEVICE_FEATURE"
+        dev, host, fn = self._usable_device(device, op)
+        self.vf_tokens.set_feature(host, fn, token, op, str(dev.address))
+        self._log(op, str(dev.address), "PCI_VF_TOKEN set")
 
     def VFIO_DEVICE_RESET(self, device: int) -> None:
         op = "VFIO_DEVICE_RESET"

@@ -193,6 +193,8 @@ IOMMUFD_CMD_BASE = 0x80    # uapi/iommufd.h: enum { IOMMUFD_CMD_BASE = 0x80, ...
 VFIO_DEVICE_FLAGS_CDX = 1 << 8
 VFIO_DEVICE_BIND_FLAG_TOKEN = 1 << 0   # ~6.17 (be2e70b96c3e); older kernels: flags must be 0
 VFIO_DEVICE_ATTACH_PASID = 1 << 0      # ~6.13
+VFIO_DEVICE_FEATURE_SET = 1 << 17
+VFIO_DEVICE_FEATURE_PCI_VF_TOKEN = 0
 VFIO_DEVICE_DETACH_PASID = 1 << 0      # ~6.13
 
 #: Every uapi constant vfioctl relies on, by kernel name; ``since`` is the
@@ -220,6 +222,8 @@ CONSTANTS: Mapping[str, tuple[int, str]] = MappingProxyType({
     # uapi/vfio.h defines it as -1; the field is a __u32, so compare as (__u32)-1.
     "VFIO_PCI_DEVID_NOT_OWNED": (VFIO_PCI_DEVID_NOT_OWNED, "6.6"),
     "VFIO_DEVICE_BIND_FLAG_TOKEN": (VFIO_DEVICE_BIND_FLAG_TOKEN, "6.17"),
+    "VFIO_DEVICE_FEATURE_SET": (VFIO_DEVICE_FEATURE_SET, "5.7"),
+    "VFIO_DEVICE_FEATURE_PCI_VF_TOKEN": (VFIO_DEVICE_FEATURE_PCI_VF_TOKEN, "5.7"),
     "VFIO_DEVICE_ATTACH_PASID": (VFIO_DEVICE_ATTACH_PASID, "6.13"),
     "VFIO_DEVICE_DETACH_PASID": (VFIO_DEVICE_DETACH_PASID, "6.13"),
     "IOMMUFD_TYPE": (ord(IOMMUFD_TYPE), "6.2"),
@@ -414,6 +418,10 @@ VFIO_DEVICE_DETACH_IOMMUFD_PT_S = StructLayout(
     minsz=8,
     source="uapi/vfio.h; device_cdev.c vfio_df_ioctl_detach_pt (minsz = offsetofend(flags))")
 
+VFIO_DEVICE_FEATURE_S = StructLayout(
+    "vfio_device_feature", _u32("argsz", "flags"), minsz=8, flex=("data", "B"),
+    source="uapi/vfio.h; vfio_main.c vfio_ioctl_device_feature (PCI_VF_TOKEN: a 16-byte uuid)")
+
 IOMMU_DESTROY_S = StructLayout(
     "iommu_destroy", _u32("size", "id"), minsz=8, size_field="size",
     source="uapi/iommufd.h; iommufd/main.c iommufd_destroy")
@@ -431,7 +439,8 @@ LAYOUTS: Mapping[str, StructLayout] = MappingProxyType({
     lay.c_name: lay for lay in (
         VFIO_GROUP_STATUS, VFIO_DEVICE_INFO, VFIO_PCI_DEPENDENT_DEVICE, VFIO_PCI_HOT_RESET_INFO,
         VFIO_PCI_HOT_RESET, VFIO_DEVICE_BIND_IOMMUFD_S, VFIO_DEVICE_ATTACH_IOMMUFD_PT_S,
-        VFIO_DEVICE_DETACH_IOMMUFD_PT_S, IOMMU_DESTROY_S, IOMMU_IOAS_ALLOC_S)
+        VFIO_DEVICE_DETACH_IOMMUFD_PT_S, IOMMU_DESTROY_S, IOMMU_IOAS_ALLOC_S,
+        VFIO_DEVICE_FEATURE_S)
 })
 
 # ---------------------------------------------------------------------------
@@ -517,6 +526,9 @@ IOCTLS: Mapping[str, Ioctl] = MappingProxyType({i.name: i for i in (
     Ioctl("VFIO_DEVICE_PCI_HOT_RESET", _v(13), FD_DEVICE, ARG_STRUCT, RET_ZERO, "3.12",
           "vfio_pci_core.c vfio_pci_ioctl_pci_hot_reset / vfio_pci_dev_set_hot_reset",
           VFIO_PCI_HOT_RESET),
+    Ioctl("VFIO_DEVICE_FEATURE", _v(17), FD_DEVICE, ARG_STRUCT, RET_ZERO, "5.7",
+          "vfio_main.c vfio_ioctl_device_feature; vfio_pci_core.c vfio_pci_core_feature_token",
+          VFIO_DEVICE_FEATURE_S),
     Ioctl("VFIO_DEVICE_BIND_IOMMUFD", _v(18), FD_CDEV, ARG_STRUCT, RET_ZERO, "6.6",
           "device_cdev.c vfio_df_ioctl_bind_iommufd", VFIO_DEVICE_BIND_IOMMUFD_S),
     Ioctl("VFIO_DEVICE_ATTACH_IOMMUFD_PT", _v(19), FD_CDEV, ARG_STRUCT, RET_ZERO, "6.6",
@@ -639,6 +651,15 @@ def pack_hot_reset(group_fds: Iterable[int]) -> bytearray:
     if n:
         struct.pack_into(f"={n}i", buf, HOT_RESET_INFO_HDR, *fds)
     return buf
+
+
+def pack_feature_vf_token(token: str) -> bytearray:
+    """``struct vfio_device_feature {argsz 24, flags SET|PCI_VF_TOKEN}`` + the uuid."""
+    import uuid
+    raw = uuid.UUID(token).bytes
+    return VFIO_DEVICE_FEATURE_S.pack(argsz=VFIO_DEVICE_FEATURE_S.size + len(raw),
+                                      flags=VFIO_DEVICE_FEATURE_SET
+                                      | VFIO_DEVICE_FEATURE_PCI_VF_TOKEN) + bytearray(raw)
 
 
 def pack_bind_iommufd(iommufd: int) -> bytearray:
