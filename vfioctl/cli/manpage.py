@@ -657,6 +657,10 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
         ("dev_set.members", "string[]", "Its members."),
         ("affected", "{AFFECTED}[]", "Every function the reset hits (the reset scope), "
                                      "bridges included."),
+        ("also_reset", "{ALSO_RESET}[]", "Functions the reset also hits although the "
+                                         "kernel's INFO does not list them: SR-IOV VFs of a "
+                                         "PF in a slot reset, outside the slot's device "
+                                         "number."),
         ("possible", "boolean", "A hot reset is possible in at least one access mode."),
         ("answer", "string", "possible, not-possible, or cannot-tell: vfioctl could not "
                              "see what the verdict depends on (the cannot-tell-* reasons "
@@ -670,6 +674,14 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
                               "VFs...)."),
         ("assumptions", "string[]", "What the prediction assumes because sysfs cannot "
                                     "show it."),
+    ],
+    "ALSO_RESET": [
+        ("address", "string", ADDR + "."),
+        ("pf", "string", "The PF whose reset reaches it."),
+        ("why", "string", "Why it is hit and why the kernel does not say so."),
+        ("iommu_group", "integer|null", "Its IOMMU group."),
+        ("driver", "string|null", "Its driver."),
+        ("holders", "{HOLDER}[]", "Processes holding its group node or cdev."),
     ],
     "AFFECTED": [
         ("address", "string", ADDR + "."),
@@ -811,6 +823,8 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
         ("possible_modes", "string[]", "Every mode in which it is possible."),
         ("kind", "string|null", "slot, bus, or null (no hot reset)."),
         ("affected", "string[]", "Every function the reset hits."),
+        ("also_reset", "string[]", "Functions the reset also hits that the kernel does not "
+                                   "list (VFs of a PF in a slot reset)."),
         ("reasons", "{REASON}[]", "Why not; empty when possible."),
     ],
     "DEVICE_INFO": [

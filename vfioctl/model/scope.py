@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vfioctl.model import sriov
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Holder, Host, IommuGroup, PciFunction, Slot
 from vfioctl.model.topology import (  # noqa: F401  (re-exported)
@@ -44,8 +45,10 @@ ASSUMPTIONS = (
     "device makes the kernel answer ENODEV where a bus reset is predicted",
     "a hotplug slot is assumed to be driven by pciehp (the only driver implementing "
     "reset_slot) unless its module link says otherwise",
-    "VFs are alone in their dev_set (Linux 6.17+, backported to 6.6.y, commit e908f58b6beb); "
-    "older kernels put them in their bus's set",
+    "VFs are alone in their dev_set (Linux 6.17+, backported to 6.6.y, commit e908f58b6beb; "
+    "observed on 6.12.95); older kernels put them in their bus's set",
+    "VF tokens are predicted for the legacy group path only: BIND_IOMMUFD checks them from "
+    "Linux 6.17 on, which sysfs does not show",
     "a cdev held open by another process is assumed bound to that process's iommufd",
     "EBUSY from memory_lock contention and the outcome of the reset itself cannot be "
     "predicted",
@@ -106,6 +109,30 @@ class Affected:
 
 
 @dataclass
+class Collateral:
+    """A function the reset hits although the kernel's INFO does not list it.
+
+    Today: an SR-IOV VF of a PF in the reset scope, at a device number outside
+    the reset slot (a PF's slot reset resets its VFs on the same bus; the
+    kernel scopes the slot by device number and omits them).  Observed on
+    6.12 + QEMU igb: the VF's command register drops to 0 (model/sriov.py)."""
+
+    function: PciFunction
+    pf: PciAddress
+    why: str
+    group_holders: tuple[Holder, ...]
+    device_holders: tuple[Holder, ...]
+
+    @property
+    def address(self) -> PciAddress:
+        return self.function.address
+
+    @property
+    def holders(self) -> tuple[Holder, ...]:
+        return self.group_holders + self.device_holders
+
+
+@dataclass
 class Verdict:
     """The prediction for one access mode."""
 
@@ -156,6 +183,9 @@ class ResetPlan:
     dev_set_key: str | None
     verdicts: dict[str, Verdict]
     notes: list[str]
+    #: functions the reset also hits that the kernel's INFO omits (VFs of a PF
+    #: in a slot reset); confirmation must name them
+    collateral: list[Collateral] = field(default_factory=list)
 
     @property
     def possible(self) -> bool:
@@ -355,6 +385,7 @@ def plan_reset(host: Host, target: PciFunction) -> ResetPlan:
                      bridge=br.address if br is not None else None,
                      affected=affected, dev_set=dev_set, dev_set_key=key,
                      verdicts={}, notes=notes)
+    plan.collateral = collateral_of(host, plan)
     plan.verdicts[GROUP] = _verdict_group(host, plan)
     plan.verdicts[IOMMUFD] = _verdict_iommufd(host, plan)
     unknown = _unknowns(host, plan)
@@ -362,6 +393,10 @@ def plan_reset(host: Host, target: PciFunction) -> ResetPlan:
         for v in plan.verdicts.values():
             if v.available:
                 v.reasons.extend(unknown)
+    for c in plan.collateral:
+        held = f" (in use by {_who(c.holders)})" if c.holders else ""
+        notes.append(f"{c.address} is also reset although the kernel does not list it: "
+                     f"{c.why}{held}")
 
     siblings = [f for f in host.children(target.parent) if f.address != target.address
                 and f.address.bus == target.address.bus]
@@ -415,6 +450,28 @@ def _unknowns(host: Host, plan: ResetPlan) -> list[Reason]:
             "sysfs entries on the reset bus could not be read (" + ", ".join(
                 str(b) for b in broken) + "), so the reset scope is not fully known; see the "
             "warnings, and check the root", tuple(str(b) for b in broken)))
+    return out
+
+
+def collateral_of(host: Host, plan: ResetPlan) -> list[Collateral]:
+    """VFs of the PFs in scope that the scope (hence INFO) leaves out."""
+    if plan.kind is None:
+        return []
+    listed = {a.address for a in plan.affected}
+    out: list[Collateral] = []
+    for a in plan.affected:
+        pf = a.function
+        for v in pf.virtfns:
+            vf = host.functions.get(v)
+            if vf is None or v in listed:
+                continue
+            listed.add(v)
+            why = (f"a VF of {pf.address}, on the reset bus {v.bus_id} but outside "
+                   f"{'slot ' + plan.slot.name if plan.kind == 'slot' and plan.slot else 'the scope'}"
+                   f" (device {v.slot:02x}), so the kernel's INFO omits it; the {plan.kind} reset "
+                   "resets it all the same")
+            out.append(Collateral(vf, pf.address, why, host.group_holders(host.group_of(vf)),
+                                  host.device_holders(vf)))
     return out
 
 
@@ -487,6 +544,10 @@ def _verdict_group(host: Host, plan: ResetPlan) -> Verdict:
                                     f"group {grp.number} has a device opened through its cdev "
                                     f"by {_who(h for _, h in cdev_held)}",
                                     tuple(str(f.address) for f, _ in cdev_held)))
+    tok = sriov.vf_token_reason(host, t) if t.vfio_bound else None
+    if tok:
+        v.reasons.append(Reason("vf-token", "VFIO_GROUP_GET_DEVICE_FD", "EACCES", tok,
+                                (str(t.address),)))
     blockers = host.viability_blockers(g)
     if blockers:
         v.reasons.append(Reason("group-not-viable", "VFIO_GROUP_GET_STATUS", None,

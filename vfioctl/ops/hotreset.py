@@ -507,10 +507,16 @@ def hot_reset(st, host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool,
                 raise _preflight_refusal(p, m)
     affected = sorted({a.address for p in plans for a in p.affected} |
                       {p.target.address for p in plans})
+    also = [c for p in plans for c in p.collateral]
     kernel = get_backend(st.backend, st.root_path())
     if not dry_run:
-        confirm(f"Reset {len(affected)} function(s): {', '.join(str(a) for a in affected)}?",
-                yes=yes, json_mode=json_mode)
+        extra = ""
+        if also:  # the kernel will not name these: the question must
+            extra = (" ALSO reset, although the kernel does not list them: " + ", ".join(
+                f"{c.address} (VF of {c.pf}" + (f", in use by {', '.join(str(h) for h in c.holders)}"
+                                                 if c.holders else "") + ")" for c in also) + ".")
+        confirm(f"Reset {len(affected)} function(s): {', '.join(str(a) for a in affected)}?"
+                + extra, yes=yes, json_mode=json_mode)
     doc["backend"] = kernel.name
     for p, m in zip(plans, modes):
         try:
@@ -634,6 +640,7 @@ def check(host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool, bool]) 
                         "mode": mode,
                         "possible_modes": possible_modes, "kind": p.kind,
                         "affected": [str(a.address) for a in p.affected],
+                        "also_reset": [str(c.address) for c in p.collateral],
                         "reasons": [] if good else [
                             dict(r.to_json(), mode=m) for m in modes
                             for r in p.verdicts[m].reasons]})

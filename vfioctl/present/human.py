@@ -134,6 +134,10 @@ def render_plan(p: dict, c: Canvas, *, title: bool = True) -> None:
             styles.append(None if a["in_dev_set"] else "bad")
         c.table(["AFFECTED FUNCTION", "GROUP", "DRIVER", "IN DEV_SET", "HELD BY"], rows, styles,
                 title=f"A hot reset hits these {len(rows)} function(s):")
+        for x in p.get("also_reset", []):
+            c.line(f"  ALSO RESET, not listed by the kernel: {x['address']} "
+                   f"(VF of {x['pf']}, driver {_s(x['driver'], 'none')}, held by "
+                   f"{_holders(x['holders'])})", "bad")
     for mode, v in p["verdicts"].items():
         label = "legacy groups" if mode == "group" else "iommufd (cdev)"
         if v["possible"]:

@@ -145,6 +145,12 @@ def plan(host: Host, p: sc.ResetPlan) -> dict:
             "is_bridge": a.function.is_bridge,
             "holders": [holder(h) for h in a.group_holders + a.device_holders],
         } for a in p.affected],
+        # reset too, although the kernel's INFO does not list them (VFs of a PF in a slot reset)
+        "also_reset": [{
+            "address": str(c.address), "pf": str(c.pf), "why": c.why,
+            "iommu_group": c.function.iommu_group, "driver": c.function.driver,
+            "holders": [holder(h) for h in c.holders],
+        } for c in p.collateral],
         "possible": p.possible,
         "answer": p.answer,
         "default_mode": p.default_mode(),

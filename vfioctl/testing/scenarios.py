@@ -130,6 +130,26 @@ def sriov(path: str) -> str:
     return b.write()
 
 
+@scenario("sriov-slot")
+def sriov_slot(path: str) -> str:
+    """f2. An SR-IOV PF on vfio-pci in a hotplug slot with two VFs on vfio-pci, one
+    held by QEMU (pid 4343): the PF's slot reset also resets the VFs (same bus,
+    device 0x10), which the kernel's INFO does not list (issue 13; observed on
+    6.12 with QEMU's igb, tests/vm/test_sriov.py)."""
+    b = TreeBuilder(path, meta={"scenario": "sriov-slot"})
+    _host_bridge(b)
+    b.root_port("0000:00:02.0", 0x01, group=2, slot="1")
+    b.fn("0000:01:00.0", "0000:00:02.0", vendor=0x8086, device=0x10C9, cls=0x020000,
+         driver="vfio-pci", group=9, flr=True, reset_method="flr pm bus", sriov_totalvfs=8)
+    for i, fnum in enumerate((0, 2)):
+        b.fn(f"0000:01:10.{fnum}", "0000:00:02.0", vendor=0x8086, device=0x10CA, cls=0x020000,
+             driver="vfio-pci", group=12 + i, flr=True, reset_method="flr",
+             physfn="0000:01:00.0")
+    b.hold("/dev/vfio/12", 4343, "qemu-system-x86")
+    b.hold("/dev/vfio/vfio", 4343, "qemu-system-x86")
+    return b.write()
+
+
 @scenario("noiommu")
 def noiommu(path: str) -> str:
     """g. No IOMMU, vfio.enable_unsafe_noiommu_mode=Y: every vfio-pci device has
