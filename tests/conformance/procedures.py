@@ -172,7 +172,105 @@ def proc_function_reset(env, k, host, fn, roles, row, obs):
         sess.close()
 
 
+# -- SR-IOV: VF tokens (the backend directly: vfioctl's sequence passes no token) --
+
+TOKEN = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+WRONG = "11111111-2222-4333-8444-555555555555"
+
+
+def _token_for(kind: str | None) -> str | None:
+    from vfioctl.model.sriov import NULL_UUID
+    return {"none": None, None: None, "set": TOKEN, "wrong": WRONG, "null": NULL_UUID,
+            "random": WRONG}[kind]
+
+
+def _group_dev(k, host, fn, token: str | None) -> tuple[int, int]:
+    """Container + group + GET_DEVICE_FD("BDF[ vf_token=UUID]"): (group fd, device fd)."""
+    from vfioctl.kernel.base import VFIO_TYPE1v2_IOMMU
+    g = host.group_of(fn)
+    c = k.open_container()
+    gfd = k.open_group(g.node)
+    k.VFIO_GROUP_SET_CONTAINER(gfd, c)
+    k.VFIO_SET_IOMMU(c, VFIO_TYPE1v2_IOMMU)
+    name = str(fn.address) + (f" vf_token={token}" if token else "")
+    return gfd, k.VFIO_GROUP_GET_DEVICE_FD(gfd, name)
+
+
+def _cdev_dev(k, host, fn, token: str | None) -> int:
+    ctx = k.open_iommufd()
+    d = k.open_cdev(host.cdev_node(fn))
+    if token is None:
+        k.VFIO_DEVICE_BIND_IOMMUFD(d, ctx)
+    else:
+        k.VFIO_DEVICE_BIND_IOMMUFD(d, ctx, token=token)
+    return d
+
+
+def _set_pf_token(k, host, pf, token: str) -> None:
+    """The PF's user sets the VF token (VFIO_DEVICE_FEATURE), then closes the PF."""
+    gfd, dfd = _group_dev(k, host, pf, None)
+    k.VFIO_DEVICE_FEATURE_PCI_VF_TOKEN(dfd, token)
+    k.close_all()
+
+
+def _pf_of(host, fn):
+    return host.functions[fn.physfn]
+
+
+def proc_vf_open(env, k, host, fn, roles, row, obs):
+    kind = row.extra.get("token")
+    pf = _pf_of(host, fn)
+    if kind in ("set", "wrong") and pf.vfio_bound:
+        _set_pf_token(k, host, pf, TOKEN)
+    tok = _token_for(kind)
+    if row.mode == sc.GROUP:
+        _group_dev(k, host, fn, tok)
+    else:
+        _cdev_dev(k, host, fn, tok)
+
+
+def proc_pf_while_vf_open(env, k, host, fn, roles, row, obs):
+    vf = host.functions[PciAddress.parse(roles[row.role.replace("pf-", "vf-")])]
+    _set_pf_token(k, host, fn, TOKEN)
+    _group_dev(k, host, vf, TOKEN)
+    _group_dev(k, host, fn, _token_for(row.extra.get("token")))
+
+
+def proc_feature_on_vf(env, k, host, fn, roles, row, obs):
+    _set_pf_token(k, host, _pf_of(host, fn), TOKEN)
+    _, dfd = _group_dev(k, host, fn, TOKEN)
+    k.VFIO_DEVICE_FEATURE_PCI_VF_TOKEN(dfd, TOKEN)
+
+
+def proc_vf_hot_reset(env, k, host, fn, roles, row, obs):
+    _set_pf_token(k, host, _pf_of(host, fn), TOKEN)
+    gfd, dfd = _group_dev(k, host, fn, TOKEN)
+    try:
+        info = k.VFIO_DEVICE_GET_PCI_HOT_RESET_INFO(dfd, 0)
+    except KernelError as e:
+        if e.errno != E.ENOSPC:
+            raise
+        info = k.VFIO_DEVICE_GET_PCI_HOT_RESET_INFO(dfd, e.count)
+    obs["info"] = _info_obs(info, sc.GROUP, None)
+    fds = [gfd]
+    if row.extra["fds"] == "all":
+        for d in info.devices:
+            if d.ident != fn.iommu_group:
+                fds.append(k.open_group(host.groups[d.ident].node))
+    k.VFIO_DEVICE_PCI_HOT_RESET(dfd, fds)
+
+
+def proc_vf_function_reset(env, k, host, fn, roles, row, obs):
+    _set_pf_token(k, host, _pf_of(host, fn), TOKEN)
+    _, dfd = _group_dev(k, host, fn, TOKEN)
+    obs["reset_flag"] = k.VFIO_DEVICE_GET_INFO(dfd).reset
+    k.VFIO_DEVICE_RESET(dfd)
+
+
 PROCS = {
+    "vf_open": proc_vf_open, "pf_while_vf_open": proc_pf_while_vf_open,
+    "feature_on_vf": proc_feature_on_vf, "vf_hot_reset": proc_vf_hot_reset,
+    "vf_function_reset": proc_vf_function_reset,
     "hot_reset": proc_hot_reset, "reset_with": proc_reset_with,
     "info_enospc": proc_info_enospc, "cdev_unbound_info": proc_cdev_unbound_info,
     "two_contexts": proc_two_contexts, "both_bound": proc_both_bound,

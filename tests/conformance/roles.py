@@ -18,8 +18,26 @@ def _edu(f: PciFunction) -> bool:
     return (f.vendor, f.device) == (0x1234, 0x11E8)
 
 
-def find_roles(host: Host) -> dict[str, str]:
+def find_sriov_roles(host: Host) -> dict[str, str]:
+    """SR-IOV roles: ``pf-<pos>``, ``vf-<pos>`` and ``vf-<pos>2`` for the PF
+    positions ``slot`` (hotplug slot), ``bus`` (non-hotplug port) and
+    ``root`` (root bus), from the first PF with two VFs in each."""
+    from vfioctl.model.topology import reset_kind_fast
     r: dict[str, str] = {}
+    for f in sorted(host.functions.values(), key=lambda f: f.address):
+        if f.is_vf or len(f.virtfns) < 2:
+            continue
+        pos = {"slot": "slot", "bus": "bus", None: "root"}[reset_kind_fast(host, f)]
+        if f"pf-{pos}" in r:
+            continue
+        r[f"pf-{pos}"] = str(f.address)
+        v0, v1 = sorted(f.virtfns)[:2]
+        r[f"vf-{pos}"], r[f"vf-{pos}2"] = str(v0), str(v1)
+    return r
+
+
+def find_roles(host: Host) -> dict[str, str]:
+    r: dict[str, str] = find_sriov_roles(host)
     fns = sorted(host.functions.values(), key=lambda f: f.address)
     edus = [f for f in fns if _edu(f)]
 

@@ -7,7 +7,12 @@ conformance.py) and by the real kernel inside the QEMU guest (tests/vm).
 expected VFIO_DEVICE_GET_PCI_HOT_RESET_INFO reply: ``(flags, [(role, what)])``
 where ``what`` is ``"group"`` (group mode: the role's iommu_group) or a devid
 kind (``self``, ``bound``, ``owned``, ``not-owned``).  ``kernels`` says on
-which boots a row applies: ``iommu`` (intel-iommu) and/or ``noiommu``.
+which boots a row applies: ``iommu`` (intel-iommu) and/or ``noiommu``, or the
+SR-IOV boots ``sriov-vfio`` (igb PFs on vfio-pci, VFs created through
+``vfio_pci.enable_sriov``) and ``sriov-igb`` (PFs on the igb driver, VFs made
+by it and handed to vfio-pci).  ``since``/``until`` bound the kernel
+releases a row applies to (``"6.17"``: 6.17 and later / up to 6.16): the
+same scenario's other answer on other kernels is another row.
 
 Sources for every expectation: kernel-vfio.md §3–§5 and the observed tables
 of real-kernel-vm.md §5.
@@ -29,6 +34,28 @@ class Row:
     info: tuple | None = None     # (flags, ((role, what), ...)) or errno string
     kernels: tuple = ("iommu",)
     extra: dict = field(default_factory=dict)
+    since: str | None = None      # first kernel release the row applies to ("6.17")
+    until: str | None = None      # last one ("6.16")
+
+
+def _ver(s: str | None) -> tuple[int, int] | None:
+    import re
+    m = re.match(r"^(\d+)\.(\d+)", s or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def applies(row: Row, kind: str, release: str | None) -> bool:
+    """Whether ``row`` runs on a boot of ``kind`` with kernel ``release``."""
+    if kind not in row.kernels:
+        return False
+    v = _ver(release)
+    if v is None:
+        return row.since is None and row.until is None
+    if row.since and v < _ver(row.since):
+        return False
+    if row.until and v > _ver(row.until):
+        return False
+    return True
 
 
 G = "group"
@@ -110,4 +137,91 @@ ROWS = [
     Row("function-reset-multifunction", "function_reset", "mf0", G,
         result=("VFIO_DEVICE_RESET", "EINVAL"), extra={"reset_flag": False}, kernels=BOTH),
     Row("function-reset-alone-iommufd", "function_reset", "alone", I, extra={"reset_flag": True}),
+]
+
+
+# -- SR-IOV (igb PFs and VFs; sriov-real-kernel.md §3, re-observed in tests/vm/test_sriov.py) --
+SV = ("sriov-vfio",)
+SB = ("sriov-igb",)
+GD = "VFIO_GROUP_GET_DEVICE_FD"
+BIND = "VFIO_DEVICE_BIND_IOMMUFD"
+HR = "VFIO_DEVICE_PCI_HOT_RESET"
+INFO = "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO"
+
+ROWS += [
+    # VF tokens: the PF is on vfio-pci, its token is the random one until a row sets it
+    Row("vf-group-no-token", "vf_open", "vf-slot", G, result=(GD, "EACCES"), kernels=SV,
+        extra={"token": "none"}),
+    Row("vf-group-null-token", "vf_open", "vf-slot", G, result=(GD, "EACCES"), kernels=SV,
+        extra={"token": "null"}),
+    Row("vf-group-wrong-token", "vf_open", "vf-slot", G, result=(GD, "EACCES"), kernels=SV,
+        extra={"token": "wrong"}),
+    Row("vf-group-token", "vf_open", "vf-slot", G, kernels=SV, extra={"token": "set"}),
+    Row("vf-cdev-no-token", "vf_open", "vf-slot", I, kernels=SV, extra={"token": "none"},
+        until="6.16"),
+    Row("vf-cdev-no-token-checked", "vf_open", "vf-slot", I, result=(BIND, "EACCES"), kernels=SV,
+        extra={"token": "none"}, since="6.17"),
+    Row("vf-cdev-token-unknown-flag", "vf_open", "vf-slot", I, result=(BIND, "EINVAL"),
+        kernels=SV, extra={"token": "set"}, until="6.16"),
+    Row("vf-cdev-token", "vf_open", "vf-slot", I, kernels=SV, extra={"token": "set"},
+        since="6.17"),
+    Row("pf-open-vf-in-use-no-token", "pf_while_vf_open", "pf-slot", G, result=(GD, "EACCES"),
+        kernels=SV, extra={"token": "none"}),
+    Row("pf-open-vf-in-use-token", "pf_while_vf_open", "pf-slot", G, kernels=SV,
+        extra={"token": "set"}),
+    Row("vf-token-feature-on-vf", "feature_on_vf", "vf-slot", G,
+        result=("VFIO_DEVICE_FEATURE", "ENOTTY"), kernels=SV),
+    # INFO and HOT_RESET on a PF in each position (vfioctl's own sequence)
+    Row("pf-slot-group", "hot_reset", "pf-slot", G, info=(0, (("pf-slot", "group"),)),
+        kernels=SV),
+    Row("pf-slot-iommufd", "hot_reset", "pf-slot", I, info=(3, (("pf-slot", "self"),)),
+        kernels=SV),
+    Row("pf-bus-group", "hot_reset", "pf-bus", G, result=(HR, "EINVAL"),
+        info=(0, (("pf-bus", "group"), ("vf-bus", "group"), ("vf-bus2", "group"))), kernels=SV),
+    Row("pf-bus-iommufd", "hot_reset", "pf-bus", I, result=(HR, "EINVAL"),
+        info=(1, (("pf-bus", "self"), ("vf-bus", "not-owned"), ("vf-bus2", "not-owned"))),
+        kernels=SV),
+    Row("pf-root-group", "hot_reset", "pf-root", G, result=(INFO, "ENODEV"), info="ENODEV",
+        kernels=SV),
+    Row("pf-root-iommufd", "hot_reset", "pf-root", I, result=(INFO, "ENODEV"), info="ENODEV",
+        kernels=SV),
+    # ... and on a VF: vfioctl has no token, the group path stops at the open
+    Row("vf-slot-group", "hot_reset", "vf-slot", G, result=(GD, "EACCES"), kernels=SV),
+    Row("vf-slot-iommufd", "hot_reset", "vf-slot", I, result=(HR, "EINVAL"),
+        info=(1, (("pf-slot", "not-owned"), ("vf-slot", "self"), ("vf-slot2", "not-owned"))),
+        kernels=SV, until="6.16"),
+    Row("vf-bus-iommufd", "hot_reset", "vf-bus", I, result=(HR, "EINVAL"),
+        info=(1, (("pf-bus", "not-owned"), ("vf-bus", "self"), ("vf-bus2", "not-owned"))),
+        kernels=SV, until="6.16"),
+    Row("vf-root-iommufd", "hot_reset", "vf-root", I, result=(INFO, "ENODEV"), info="ENODEV",
+        kernels=SV, until="6.16"),
+    # with the token, through the group path (every fd of the scope): still refused
+    Row("vf-slot-group-token-all-fds", "vf_hot_reset", "vf-slot", G, result=(HR, "EINVAL"),
+        info=(0, (("pf-slot", "group"), ("vf-slot", "group"), ("vf-slot2", "group"))),
+        kernels=SV, extra={"fds": "all"}),
+    Row("vf-slot-group-token-own-fd", "vf_hot_reset", "vf-slot", G, result=(HR, "EINVAL"),
+        kernels=SV, extra={"fds": "own"}),
+    Row("vf-root-group-token", "vf_hot_reset", "vf-root", G, result=(INFO, "ENODEV"),
+        kernels=SV, extra={"fds": "own"}),
+    # function reset of a VF
+    Row("vf-function-reset-token", "vf_function_reset", "vf-slot", G, kernels=SV,
+        extra={"reset_flag": True}),
+    Row("vf-function-reset-iommufd", "function_reset", "vf-bus", I, kernels=SV,
+        extra={"reset_flag": True}, until="6.16"),
+    # the PF on igb: no token, and a token is an error
+    Row("vf-igb-group-no-token", "vf_open", "vf-slot", G, kernels=SB, extra={"token": "none"}),
+    Row("vf-igb-group-token", "vf_open", "vf-slot", G, result=(GD, "EINVAL"), kernels=SB,
+        extra={"token": "random"}),
+    Row("vf-igb-cdev-no-token", "vf_open", "vf-slot", I, kernels=SB, extra={"token": "none"}),
+    Row("vf-igb-slot-group", "hot_reset", "vf-slot", G, result=(HR, "EINVAL"),
+        info=(0, (("pf-slot", "group"), ("vf-slot", "group"), ("vf-slot2", "group"))), kernels=SB),
+    Row("vf-igb-slot-iommufd", "hot_reset", "vf-slot", I, result=(HR, "EINVAL"),
+        info=(1, (("pf-slot", "not-owned"), ("vf-slot", "self"), ("vf-slot2", "not-owned"))),
+        kernels=SB),
+    Row("vf-igb-bus-group", "hot_reset", "vf-bus", G, result=(HR, "EINVAL"),
+        info=(0, (("pf-bus", "group"), ("vf-bus", "group"), ("vf-bus2", "group"))), kernels=SB),
+    Row("vf-igb-root-group", "hot_reset", "vf-root", G, result=(INFO, "ENODEV"), info="ENODEV",
+        kernels=SB),
+    Row("vf-igb-function-reset", "function_reset", "vf-slot", G, kernels=SB,
+        extra={"reset_flag": True}),
 ]
