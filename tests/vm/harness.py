@@ -119,6 +119,21 @@ SRIOV_TOPOLOGY: tuple[Dev, ...] = (
     TOPOLOGY[-1],  # results
 )
 
+#: A reset that fails (host QEMU 7.2): an e1000e pair behind a root port at
+#: QEMU's default link speed (16 GT/s x32).  The secondary bus reset happens,
+#: but the kernel then waits for Data Link Layer Link Active, which QEMU 7.2
+#: does not model for this endpoint: PCI_HOT_RESET returns ENOTTY
+#: (real-kernel-vm.md §5; QEMU 10 models it and the reset succeeds).
+FAILRESET_TOPOLOGY: tuple[Dev, ...] = (
+    TOPOLOGY[0],
+    Dev("rp1", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x2", "02.0",
+        "root port at QEMU's default link speed"),
+    Dev("G", "e1000e,id=G,bus=rp1,addr=0.0,multifunction=on,netdev=n0", "02.0/00.0", "e1000e fn0"),
+    Dev("H", "e1000e,id=H,bus=rp1,addr=0.1,netdev=n1", "02.0/00.1", "e1000e fn1"),
+    TOPOLOGY[14],  # rng
+    TOPOLOGY[-1],  # results
+)
+
 #: QEMUs the harness can run: the host's (Debian 12: 7.2) and Debian 13's
 #: (10.x) from a private debootstrap root (tests/vm/setup-qemu.sh).
 QEMUS = ("host", "trixie")

@@ -523,6 +523,11 @@ def hot_reset(st, host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool,
             r = execute_hot_reset(kernel, host, p, m, dry_run=dry_run, no_preflight=no_preflight)
         except KernelError as e:
             ex = refusal(e, host)
+            if e.op == "VFIO_DEVICE_PCI_HOT_RESET" and e.errno == E.ENOTTY and not dry_run:
+                # the kernel performed the reset but the link did not come back in
+                # time (no DLLLA): say what state the functions are left in
+                ex.details["verification"] = doc["verification"] = verify(st.root_path(),
+                                                                          affected)
             doc["results"].append({"target": str(p.target.address), "mode": m,
                                    "result": "error", "error": ex.to_json()})
             if not json_mode:
