@@ -14,6 +14,12 @@ def _is_bridge_cls(f: PciFunction | None) -> bool:
     return f is not None and f.class_code is not None and (f.class_code >> 8) == 0x0604
 
 
+def _is_pcie_port(host: Host, f: PciFunction) -> bool:
+    """Root/downstream ports have a driver (pcieport); a PCIe-to-PCI bridge has none,
+    or shpchp on kernels built with SHPC hotplug (Debian's)."""
+    return f.driver == "pcieport"
+
+
 def _edu(f: PciFunction) -> bool:
     return (f.vendor, f.device) == (0x1234, 0x11E8)
 
@@ -54,7 +60,9 @@ def find_roles(host: Host) -> dict[str, str]:
               and parent is not None and parent.parent is None):
             r.setdefault("mf0", str(f.address))
             r.setdefault("mf1", str([s for s in sib if s.address.function == 1][0].address))
-        elif parent is not None and parent.driver is None and _is_bridge_cls(parent):
+        elif (parent is not None and parent.driver in (None, "shpchp")
+              and _is_bridge_cls(parent) and parent.parent is not None
+              and (parent.class_code or 0) >> 8 == 0x0604 and not _is_pcie_port(host, parent)):
             if "bridged" not in r:
                 r["bridged"] = str(f.address)
                 others = [s for s in sib if _edu(s)]

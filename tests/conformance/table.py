@@ -44,9 +44,22 @@ def _ver(s: str | None) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+#: boots that run another kind's rows in one access mode: Debian's stock kernel
+#: (VFIO as modules, no IOMMUFD) runs the intel-iommu rows of the group path
+#: (plus the rows naming it, for what it answers differently)
+#: (base kind, access mode, rows whose answer differs there: replaced by own rows)
+DERIVED = {"iommu-stock": ("iommu", "group", {"bridged-group"})}
+
+
 def applies(row: Row, kind: str, release: str | None) -> bool:
     """Whether ``row`` runs on a boot of ``kind`` with kernel ``release``."""
-    if kind not in row.kernels:
+    base = DERIVED.get(kind)
+    if base and kind not in row.kernels:
+        if base[0] not in row.kernels or row.mode != base[1] or row.id in base[2]:
+            return False
+        if any(action == "hold-bound-cdev" for action, _ in row.setup):
+            return False          # needs a cdev, which that kernel does not have
+    elif kind not in row.kernels:
         return False
     v = _ver(release)
     if v is None:
@@ -224,4 +237,15 @@ ROWS += [
         kernels=SB),
     Row("vf-igb-function-reset", "function_reset", "vf-slot", G, kernels=SB,
         extra={"reset_flag": True}),
+]
+
+# -- Debian's stock kernel: no IOMMUFD, so no /dev/iommu and no cdev --
+ROWS += [
+    Row("stock-iommufd-mode", "hot_reset", "mf0", I, result=("open", "ENOENT"),
+        kernels=("iommu-stock",)),
+    # Debian builds SHPC hotplug in: shpchp binds the PCIe-to-PCI bridge, which
+    # shares the IOMMU group of the devices behind it (DMA alias), so the group
+    # is not viable (GROUP_GET_STATUS flags 0) and vfioctl stops there
+    Row("stock-bridged-shpchp", "hot_reset", "bridged", G, result=("vfioctl", "kernel"),
+        kernels=("iommu-stock",)),
 ]

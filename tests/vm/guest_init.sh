@@ -36,6 +36,14 @@ finish() {
 
 say "init: uptime $(cut -d' ' -f1 /proc/uptime) s; cmdline: $(cat /proc/cmdline)"
 
+# a stock distribution kernel: VFIO and 9p are modules (harness.initramfs(modules))
+if [ -f /modules.list ]; then
+    while read -r m; do
+        insmod "/lib/modules/$m" || say "init: insmod $m failed"
+    done < /modules.list
+    say "init: modules loaded; uptime $(cut -d' ' -f1 /proc/uptime) s"
+fi
+
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results /results; then
     say "FATAL: cannot mount the results share"
     finish "no results share"

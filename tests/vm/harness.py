@@ -208,6 +208,14 @@ def qemu_command(qemu: str = "host") -> list[str]:
             f"{r}/usr/bin/qemu-system-x86_64", "-L", f"{r}/usr/share/qemu", "-L", f"{r}/usr/share/seabios"]
 
 
+def newer_kernel() -> Path | None:
+    """The cached newer (>= 6.17) test kernel, if one was built (see README: opt-in)."""
+    frag = hashlib.sha256((VM_DIR / "kernel.fragment").read_bytes()).hexdigest()[:12]
+    hits = sorted(cache_dir().glob(f"bzImage-[7-9].*-{frag}")) + sorted(
+        cache_dir().glob(f"bzImage-6.1[7-9]*-{frag}"))
+    return hits[-1] if hits else None
+
+
 def _busybox() -> Path:
     for c in ("/bin/busybox", "/usr/bin/busybox"):
         if Path(c).is_file():
@@ -216,11 +224,44 @@ def _busybox() -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def initramfs() -> Path:
-    """Build (once, cached by content hash) the busybox initramfs with /init."""
+def stock_kernel() -> Path:
+    """Directory of the stock Debian kernel (vmlinuz, modules/, modules.list): setup-stock.sh."""
+    env = os.environ.get("VFIOCTL_VM_STOCK")
+    if env:
+        return Path(env)
+    WORK.mkdir(parents=True, exist_ok=True)
+    log = WORK / "setup-stock.log"
+    with open(log, "w") as lf:
+        p = subprocess.run(["bash", str(VM_DIR / "setup-stock.sh")], stdout=subprocess.PIPE, stderr=lf,
+                           text=True)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("STOCK=")]
+    if p.returncode != 0 or not lines:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise VMError(f"tests/vm/setup-stock.sh failed (rc {p.returncode}); log {log}:\n{tail}")
+    return Path(lines[-1].split("=", 1)[1])
+
+
+#: kernels a boot can run: the custom 6.12 (setup.sh, everything built in) and
+#: Debian's stock package (setup-stock.sh: VFIO as modules loaded by /init, no IOMMUFD)
+KERNELS = ("custom", "stock")
+
+
+@functools.lru_cache(maxsize=None)
+def initramfs(modules: Path | None = None) -> Path:
+    """Build (once, cached by content hash) the busybox initramfs with /init.
+
+    ``modules``: a setup-stock.sh directory; its ``modules.list`` and ``.ko``
+    files go in, and /init insmods them in that order before anything else."""
     init = (VM_DIR / "guest_init.sh").read_bytes()
     bb = _busybox().read_bytes()
-    key = hashlib.sha256(init + b"\0" + bb).hexdigest()[:12]
+    h = hashlib.sha256(init + b"\0" + bb)
+    mods: list[tuple[str, bytes]] = []
+    if modules is not None:
+        names = (modules / "modules.list").read_text().split()
+        mods = [(n, (modules / "modules" / n).read_bytes()) for n in names]
+        for n, b in mods:
+            h.update(n.encode() + b"\0" + b)
+    key = h.hexdigest()[:12]
     out = WORK / f"initramfs-{key}.cpio.gz"
     if out.is_file():
         return out
@@ -234,6 +275,11 @@ def initramfs() -> Path:
         (root / "bin/sh").symlink_to("busybox")
         (root / "init").write_bytes(init)
         (root / "init").chmod(0o755)
+        if mods:
+            (root / "lib/modules").mkdir(parents=True)
+            for n, b in mods:
+                (root / "lib/modules" / n).write_bytes(b)
+            (root / "modules.list").write_text("".join(n + "\n" for n, _ in mods))
         p = subprocess.run("find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --owner=0:0 --quiet",
                            shell=True, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if p.returncode != 0:
@@ -346,7 +392,8 @@ def boot(mode: str, plan: list[dict], timeout: float = 300.0, *, nobind: tuple[s
          install_records: bool = True, append: str = "", python: str | None = None,
          hotplug: str = "native", qemu_extra: tuple[str, ...] | list[str] = (),
          topology: tuple[Dev, ...] = TOPOLOGY, qemu: str = "host", accel: str | None = None,
-         bind_ids: tuple[str, ...] | list[str] = DEFAULT_BIND_IDS) -> BootResult:
+         bind_ids: tuple[str, ...] | list[str] = DEFAULT_BIND_IDS,
+         kernel_path: Path | str | None = None, kernel: str = "custom") -> BootResult:
     """Boot the guest in ``mode`` ("iommu" | "noiommu"), run ``plan``, return the results.
 
     ``nobind``: topology ids left without a driver at boot (default: every edu
@@ -358,8 +405,13 @@ def boot(mode: str, plan: list[dict], timeout: float = 300.0, *, nobind: tuple[s
     """
     ids = {d.id: d.chain for d in topology}
     python = python or sys.executable
-    kpath = kernel()
-    initrd = initramfs()
+    if kernel == "stock":
+        stock = stock_kernel()
+        kpath, initrd = Path(kernel_path or stock / "vmlinuz"), initramfs(stock)
+    elif kernel == "custom":
+        kpath, initrd = (Path(kernel_path) if kernel_path else globals()["kernel"]()), initramfs()
+    else:
+        raise ValueError(f"kernel must be one of {KERNELS}, not {kernel!r}")
     results = _new_results_dir(mode)
     serial_log = results / "serial.log"
     plan_doc = {"version": 1, "mode": mode, "checkout": str(CHECKOUT), "results": str(results),
