@@ -12,19 +12,40 @@ import pytest
 
 from tests.conformance.envs import SimEnv
 from tests.conformance.procedures import judge, run_row
-from tests.conformance.table import ROWS
+from tests.conformance.table import ROWS, applies
 from tests.conftest import RECORDED
 from vfioctl.testing import scenarios
 
 TREES = [("qemu-q35", "iommu", "builder"), ("qemu-q35-noiommu", "noiommu", "builder"),
-         ("qemu-q35-intel-iommu", "iommu", "recorded"), ("qemu-q35-noiommu", "noiommu", "recorded")]
+         ("qemu-q35-intel-iommu", "iommu", "recorded"), ("qemu-q35-noiommu", "noiommu", "recorded"),
+         # issue 13: SR-IOV under QEMU 10 (PFs on vfio-pci / on igb), Debian's stock kernel
+         ("qemu-q35-sriov-vfio", "sriov-vfio", "recorded"),
+         ("qemu-q35-sriov-igb", "sriov-igb", "recorded"),
+         ("qemu-q35-stock", "iommu-stock", "recorded")]
+
+
+def _release(tree: str, src: str) -> str:
+    if src == "builder":
+        return "6.12.0-fixture"
+    try:
+        return (RECORDED / tree / "proc/sys/kernel/osrelease").read_text().strip()
+    except OSError:
+        return "6.12.0"
 
 
 def _cases():
     for tree, kind, src in TREES:
+        if src == "recorded" and not (RECORDED / tree).is_dir() and kind not in ("iommu", "noiommu"):
+            continue  # recorded by tests/vm/record_fixtures.py; missing trees of the
+                      # issue-13 boots are reported by test_recorded_trees_present
         for row in ROWS:
-            if kind in row.kernels:
+            if applies(row, kind, _release(tree, src)):
                 yield pytest.param(tree, kind, src, row, id=f"{src}:{tree}:{row.id}")
+
+
+def test_recorded_trees_present():
+    missing = [t for t, _, src in TREES if src == "recorded" and not (RECORDED / t).is_dir()]
+    assert missing == [], "run python tests/vm/record_fixtures.py"
 
 
 @pytest.mark.parametrize("tree,kind,src,row", list(_cases()))
