@@ -14,6 +14,8 @@
 #   VFIOCTL_VM_JOBS    make -j (default: nproc + 1)
 #   VFIOCTL_VM_MIRROR  Debian mirror (default: the one the host's apt uses, scripts/debian-mirror.sh)
 #   VFIOCTL_VM_SUITE   suite holding linux-source-6.12 (default bookworm-backports)
+#   VFIOCTL_VM_SRCPKG  source package (default linux-source-6.12; the newer kernel:
+#                      linux-source-7.3 from trixie-backports, see tests/vm/README.md)
 #   VFIOCTL_VM_NO_APT=1  never call apt-get install (fail if packages are missing)
 set -euo pipefail
 
@@ -26,7 +28,7 @@ CACHE=${VFIOCTL_VM_CACHE:-/var/cache/vfioctl-vm}
 JOBS=${VFIOCTL_VM_JOBS:-$(( $(nproc) + 1 ))}
 MIRROR=${VFIOCTL_VM_MIRROR:-$(bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/debian-mirror.sh")}
 SUITE=${VFIOCTL_VM_SUITE:-bookworm-backports}
-SRCPKG=linux-source-6.12
+SRCPKG=${VFIOCTL_VM_SRCPKG:-linux-source-6.12}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 log() { printf '[vm-setup %6.1fs] %s\n' "$(echo "$(date +%s.%N) - $T0" | bc 2>/dev/null || echo 0)" "$*" >&2; }
@@ -64,13 +66,15 @@ mkdir -p "$CACHE" 2>/dev/null || { $SUDO mkdir -p "$CACHE" && $SUDO chown "$(id 
 [ -w "$CACHE" ] || die "cache dir $CACHE is not writable (set VFIOCTL_VM_CACHE)"
 
 # one setup at a time per cache dir (parallel pytest sessions, CI matrix jobs)
-exec 9>"$CACHE/.lock"
+# (another source package builds under its own lock and apt state: no waiting on each other)
+LOCKSUF= ; [ "$SRCPKG" = linux-source-6.12 ] || LOCKSUF=-$SRCPKG
+exec 9>"$CACHE/.lock$LOCKSUF"
 if ! flock -n 9; then
     log "waiting for another setup.sh holding $CACHE/.lock ..."
     flock 9
 fi
 
-APTDIR=$CACHE/apt
+APTDIR=$CACHE/apt$LOCKSUF
 mkdir -p "$APTDIR"/{state/lists/partial,cache/archives/partial,sources.list.d,preferences.d,debs}
 : > "$APTDIR/state/status"
 cat > "$APTDIR/sources.list" <<EOF
@@ -108,6 +112,13 @@ if [ -z "$VERSION" ]; then
     exit 0
 fi
 
+# kernels >= 6.17 also get kernel-newer.fragment (renamed options); their key covers both
+case "$VERSION" in
+    6.1[7-9]*|6.[2-9][0-9]*|[7-9].*)
+        cat "$FRAGMENT" "$HERE/kernel-newer.fragment" > "$CACHE/.fragment-$SRCPKG"
+        FRAGMENT=$CACHE/.fragment-$SRCPKG
+        FRAG_HASH=$(sha256sum "$FRAGMENT" | cut -c1-12) ;;
+esac
 BZ=$CACHE/bzImage-$VERSION-$FRAG_HASH
 if [ -s "$BZ" ]; then
     log "cached kernel present: $BZ (no download, no build)"
@@ -148,7 +159,10 @@ bad=0
 while IFS= read -r line; do
     case "$line" in
         CONFIG_*=*)
-            if ! grep -qxF "$line" .config; then
+            if ! grep -qxF "$line" .config && opt=${line%%=*} \
+                    && ! grep -rqsx --include='Kconfig*' "config ${opt#CONFIG_}" . ; then
+                log "config option $opt does not exist in $SRCPKG $VERSION (renamed or gone): skipped"
+            elif ! grep -qxF "$line" .config; then
                 log "config option not applied: $line (have: $(grep -E "^(# )?${line%%=*}[= ]" .config || echo absent))"
                 bad=1
             fi ;;
