@@ -131,6 +131,9 @@ def test_hot_reset_names_the_vfs(cli, build):
     root = build("sriov-slot")
     r = cli(["--root", root, "hot-reset", PF, "--iommufd"])
     assert r.code == 6 and "ALSO RESET, not listed by the kernel: 0000:01:10.0" in r.out
+    assert f"the reset also hits {VF0}, {VF1}, which the kernel does not list" in r.err
+    r = cli(["--root", root, "hot-reset", PF, "--iommufd", "--json"])
+    assert r.code == 6 and VF0 in r.json()["error"]["message"]
     d = cli(["--root", root, "check", PF, "--json"]).json()
     assert d["resets"][0]["also_reset"] == [VF0, VF1]
     d = cli(["--root", root, "hot-reset", PF, "--iommufd", "--yes", "--json"]).json()

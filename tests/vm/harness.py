@@ -29,6 +29,7 @@ import functools
 import gzip
 import hashlib
 import json
+import re
 import os
 import shlex
 import shutil
@@ -210,10 +211,12 @@ def qemu_command(qemu: str = "host") -> list[str]:
 
 def newer_kernel() -> Path | None:
     """The cached newer (>= 6.17) test kernel, if one was built (see README: opt-in)."""
-    frag = hashlib.sha256((VM_DIR / "kernel.fragment").read_bytes()).hexdigest()[:12]
-    hits = sorted(cache_dir().glob(f"bzImage-[7-9].*-{frag}")) + sorted(
-        cache_dir().glob(f"bzImage-6.1[7-9]*-{frag}"))
-    return hits[-1] if hits else None
+    # its key hashes kernel.fragment + kernel-newer.fragment (setup.sh)
+    frag = hashlib.sha256((VM_DIR / "kernel.fragment").read_bytes()
+                          + (VM_DIR / "kernel-newer.fragment").read_bytes()).hexdigest()[:12]
+    hits = [p for p in cache_dir().glob(f"bzImage-*-{frag}")
+            if re.match(r"bzImage-(6\.(1[7-9]|[2-9]\d)|[7-9]\.)", p.name)]
+    return sorted(hits)[-1] if hits else None
 
 
 def _busybox() -> Path:

@@ -169,6 +169,7 @@ def test_scope_gap_verified_on_the_real_kernel(sriov):
     # no --yes, not interactive: refused, and the question names the VF and its user
     e = s["sv-hr-P1-noyes"]
     assert e["rc"] == 6, e["stderr"]
+    assert f"also hits {sriov_bdf(sriov, 'P1v0')}, {sriov_bdf(sriov, 'P1v1')}" in e["stderr"]
     dry = _json(s["sv-hr-P1-held"])
     also = dry["resets"][0]["plan"]["also_reset"]
     assert [c["address"] for c in also] == [sriov_bdf(sriov, "P1v0"), sriov_bdf(sriov, "P1v1")]

@@ -515,6 +515,12 @@ def hot_reset(st, host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool,
             extra = (" ALSO reset, although the kernel does not list them: " + ", ".join(
                 f"{c.address} (VF of {c.pf}" + (f", in use by {', '.join(str(h) for h in c.holders)}"
                                                  if c.holders else "") + ")" for c in also) + ".")
+        if also and not yes and (json_mode or not interactive()):
+            raise Refused("refusing to act without confirmation: the reset also hits "
+                          + ", ".join(str(c.address) for c in also)
+                          + ", which the kernel does not list"
+                          + (" (--json)" if json_mode else " (not interactive)"),
+                          "pass --yes to confirm, or --dry-run to see what would happen")
         confirm(f"Reset {len(affected)} function(s): {', '.join(str(a) for a in affected)}?"
                 + extra, yes=yes, json_mode=json_mode)
     doc["backend"] = kernel.name
