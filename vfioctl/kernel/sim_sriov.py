@@ -28,28 +28,35 @@ class VfTokens:
         self.sim = sim
 
     # -- state -------------------------------------------------------------------
-    def _path(self, pf) -> str:
-        return self.sim.root.join(f".vfioctl-sim/vf-token/{pf}")
-
+    # state files go through the simulator's own helpers: inside the root, never
+    # through a link, regular files only (sim.py "state files")
     def get(self, pf) -> str | None:
         try:
-            with open(self._path(pf)) as f:
-                return f.read().strip() or None
-        except OSError:
+            path = self.sim._state_path(f".vfioctl-sim/vf-token/{pf}")
+            fd = self.sim._open_state(path, os.O_RDONLY)
+        except Exception:  # noqa: BLE001 - absent or odd: the random token nobody knows
             return None
+        try:
+            return os.read(fd, 64).decode(errors="replace").strip() or None
+        finally:
+            os.close(fd)
 
     def set(self, pf, token: str) -> None:
-        p = self._path(pf)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "w") as f:
-            f.write(token + "\n")
+        self.sim._state_dir(".vfioctl-sim")
+        d = self.sim._state_dir(".vfioctl-sim/vf-token")
+        fd = self.sim._open_state(os.path.join(d, str(pf)), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            os.write(fd, (token + "\n").encode())
+        finally:
+            os.close(fd)
 
     def release(self) -> str | None:
+        """The root's kernel release (bounded read, confined to the root)."""
         try:
-            with open(self.sim.root.join("proc/sys/kernel/osrelease")) as f:
-                return f.read(64).strip()
-        except OSError:
+            t = self.sim.root.text(self.sim.root.join("proc/sys/kernel/osrelease"), 64)
+        except Exception:  # noqa: BLE001 - unreadable: unknown, the newer rule applies
             return None
+        return t.strip() if t else None
 
     def users(self, host, pf_fn) -> int:
         """VFs of ``pf_fn`` open now (vf_token->users)."""
