@@ -1,11 +1,11 @@
-"""Inspection operations: read a host once and build the command documents."""
+"""Inspection operations: read a host once and return the command reports."""
 
 from __future__ import annotations
 
-from vfioctl.errors import UsageError
+from vfioctl.errors import NotFoundError, UsageError
 from vfioctl.model import scope as sc
 from vfioctl.model.host import CLASS_FILTERS, Host, PciFunction
-from vfioctl.present import jsondoc as jd
+from vfioctl.ops.reports import GroupsReport, ListReport, ResetInfoReport, ShowReport
 
 
 def list_functions(host: Host, *, vfio: bool = False, group: int | None = None,
@@ -15,6 +15,8 @@ def list_functions(host: Host, *, vfio: bool = False, group: int | None = None,
         if c not in CLASS_FILTERS:
             raise UsageError(f"unknown class filter {c!r}",
                              "choose one of: " + ", ".join(sorted(CLASS_FILTERS)))
+    if group is not None:
+        _group_must_exist(host, group)
     out = []
     for addr in sorted(host.functions):
         f = host.functions[addr]
@@ -30,28 +32,28 @@ def list_functions(host: Host, *, vfio: bool = False, group: int | None = None,
     return out
 
 
-def list_doc(host: Host, fns: list[PciFunction]) -> dict:
-    return jd.doc("list", host=jd.host_summary(host),
-                  functions=[jd.function(host, f, brief=True) for f in fns],
-                  warnings=list(host.warnings))
+def list_report(host: Host, fns: list[PciFunction]) -> ListReport:
+    return ListReport(host=host, functions=fns)
 
 
-def groups_doc(host: Host, numbers: list[int] | None = None) -> dict:
+def _group_must_exist(host: Host, n: int) -> None:
+    """One rule for every filter or argument naming a group: a group that does
+    not exist is "not found" (exit 3), never an empty answer."""
+    if n not in host.groups:
+        raise NotFoundError(f"no IOMMU group {n} on this host",
+                            "'vfioctl groups' lists the groups present", group=str(n))
+
+
+def groups_report(host: Host, numbers: list[int] | None = None) -> GroupsReport:
+    for n in numbers or ():
+        _group_must_exist(host, n)
     gs = [host.groups[n] for n in sorted(host.groups) if numbers is None or n in numbers]
-    return jd.doc("groups", host=jd.host_summary(host), groups=[jd.group(host, g) for g in gs],
-                  warnings=list(host.warnings))
+    return GroupsReport(host=host, groups=gs)
 
 
-def show_doc(host: Host, fn: PciFunction) -> dict:
-    g = host.group_of(fn)
-    p = sc.plan_reset(host, fn)
-    return jd.doc("show", function=jd.function(host, fn),
-                  iommu_group_info=jd.group(host, g) if g else None,
-                  reset=jd.plan(host, p), warnings=list(host.warnings))
+def show_report(host: Host, fn: PciFunction) -> ShowReport:
+    return ShowReport(host=host, function=fn, plan=sc.plan_reset(host, fn))
 
 
-def reset_info_doc(host: Host, fn: PciFunction) -> tuple[dict, sc.ResetPlan]:
-    p = sc.plan_reset(host, fn)
-    return jd.doc("reset-info", target=str(fn.address), reset=jd.plan(host, p),
-                  predicted_info=jd.predicted_info(host, p),
-                  warnings=list(host.warnings)), p
+def reset_info_report(host: Host, fn: PciFunction) -> ResetInfoReport:
+    return ResetInfoReport(host=host, function=fn, plan=sc.plan_reset(host, fn))

@@ -221,3 +221,9 @@ def render_kernel_info(k: dict, c: Canvas) -> None:
             c.line("  DISAGREEMENT with the prediction:", "bad")
             for m in k["disagreements"]:
                 c.bullet(m, "bad")
+
+
+def render_snapshot(d: dict, c: Canvas) -> None:
+    r = d["report"]
+    c.line(f"wrote {d['out']}: {r['files']} files, {r['links']} links"
+           + (f", {len(r['skipped'])} skipped (see --json)" if r["skipped"] else ""))

@@ -128,6 +128,12 @@ class Output:
                               force_terminal=True if not _isatty(self.stdout) else None)
         return PlainCanvas(self.stdout)
 
+    def diag_canvas(self) -> Canvas:
+        """A canvas on stderr, for what is shown before a prompt or during an action."""
+        if self.fmt == "table" and _isatty(self.stderr):
+            return RichCanvas(self.stderr)
+        return PlainCanvas(self.stderr)
+
     def emit(self, document: dict, human: Callable[[Canvas], None]) -> None:
         self.emitted = True
         if self.json_mode:
@@ -141,6 +147,15 @@ class Output:
             c = self.canvas()
             human(c)
         self.stdout.flush()
+
+    def report(self, report) -> dict:
+        """Render an operation's report (see :mod:`vfioctl.present`): its JSON
+        document with ``--json``, else its table/plain view.  Returns the document."""
+        from vfioctl.present import renderers
+        to_json, human = renderers(report)
+        d = to_json(report)
+        self.emit(d, lambda c: human(d, c))
+        return d
 
     def json_line(self, document: dict) -> None:
         self.lines = True
