@@ -36,8 +36,9 @@ _vfioctl_value() {  # COMMAND OPTION VALUE OPTPREFIX; fails when OPTION takes no
         :--backend) _vfioctl_words "$3" "$4" real sim ;;
         :--format) _vfioctl_words "$3" "$4" auto table plain ;;
         list:--group|list:-g) _vfioctl_dyn groups "$3" "$4" ;;
-        list:--class|list:-c) _vfioctl_words "$3" "$4" accelerator audio bridge crypto display gpu multimedia network nic nvme serial-bus storage usb ;;
+        list:--class|list:-c) _vfioctl_words "$3" "$4" accelerator audio bridge communication crypto display docking gpu input instrumentation intelligent-io memory multimedia network nic nvme processor satellite serial-bus signal-processing storage system unassigned unclassified usb wireless ;;
         list:--driver|list:-d) : ;;
+        list:--hide) _vfioctl_words "$3" "$4" ids class name driver group vfio hot-reset held-by numa ;;
         snapshot:--from-umockdev) _vfioctl_files -f "$3" "$4" ;;
         watch:--count) : ;;
         *) return 1 ;;
@@ -89,7 +90,7 @@ _vfioctl() {
             esac
         else
             case $cmd:$w in
-                list:--group|list:-g|list:--class|list:-c|list:--driver|list:-d) skip=1 ;;
+                list:--group|list:-g|list:--class|list:-c|list:--driver|list:-d|list:--hide) skip=1 ;;
                 snapshot:--from-umockdev) skip=1 ;;
                 watch:--count) skip=1 ;;
                 *:-*) ;;
@@ -112,7 +113,7 @@ _vfioctl() {
     else
         case $cmd in
             list)
-                _vfioctl_words "$cur" "" --vfio --group -g --class -c --driver -d --json --help -h
+                _vfioctl_words "$cur" "" --vfio --group -g --class -c --driver -d --hide --json --help -h
                 ;;
             groups)
                 if [[ $cur == -* ]]; then

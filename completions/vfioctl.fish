@@ -31,7 +31,7 @@ function __vfioctl_parse --description 'vfioctl: subcommand, positional count, -
             end
         else
             switch $cmd:$t
-                case list:--group list:-g list:--class list:-c list:--driver list:-d
+                case list:--group list:-g list:--class list:-c list:--driver list:-d list:--hide
                     set i (math $i + 1)
                 case snapshot:--from-umockdev
                     set i (math $i + 1)
@@ -87,7 +87,7 @@ complete -c vfioctl -n '__vfioctl_using -' -l version -d 'Print the version and 
 complete -c vfioctl -n '__vfioctl_using -' -l install-completion -d 'Install completion for the current shell ($SHELL) and exit'
 complete -c vfioctl -n '__vfioctl_using -' -l show-completion -d 'Print the completion script for the current shell and exit'
 complete -c vfioctl -n '__vfioctl_using -' -s h -l help -d 'Show this message and exit'
-complete -c vfioctl -n '__vfioctl_using -' -a list -d 'List PCI functions with their driver, IOMMU group, VFIO nodes and holders'
+complete -c vfioctl -n '__vfioctl_using -' -a list -d 'List PCI functions with their class, driver, IOMMU group, VFIO nodes and holders'
 complete -c vfioctl -n '__vfioctl_using -' -a groups -d 'List IOMMU groups: members, type, node, viability (blocking members named), holders'
 complete -c vfioctl -n '__vfioctl_using -' -a show -d 'Everything about one function: ids, driver, group, VFIO access, reset capabilities and scope'
 complete -c vfioctl -n '__vfioctl_using -' -a reset-info -d 'Predict which functions a hot reset hits and whether the kernel allows it'
@@ -101,8 +101,9 @@ complete -c vfioctl -n '__vfioctl_using -' -a watch -d 'Live udev events for PCI
 # vfioctl list
 complete -c vfioctl -n '__vfioctl_using list' -l vfio -d 'Only functions bound to vfio-pci (or a vfio-pci variant driver)'
 complete -c vfioctl -n '__vfioctl_using list' -s g -l group -x -a '(__vfioctl_dyn groups)' -d 'Only members of IOMMU group N'
-complete -c vfioctl -n '__vfioctl_using list' -s c -l class -x -a 'accelerator audio bridge crypto display gpu multimedia network nic nvme serial-bus storage usb' -d 'Only this class: gpu, network, storage, nvme, audio, usb, bridge, accelerator, crypto... (repeatable)'
+complete -c vfioctl -n '__vfioctl_using list' -s c -l class -x -a 'accelerator audio bridge communication crypto display docking gpu input instrumentation intelligent-io memory multimedia network nic nvme processor satellite serial-bus signal-processing storage system unassigned unclassified usb wireless' -d 'Only this class: gpu, network, storage, nvme, audio, usb, bridge, accelerator, crypto... (repeatable)'
 complete -c vfioctl -n '__vfioctl_using list' -s d -l driver -x -d 'Only functions bound to this driver (\'none\' for unbound)'
+complete -c vfioctl -n '__vfioctl_using list' -l hide -x -a 'ids class name driver group vfio hot-reset held-by numa' -d 'Leave this column out of the table: ids, class, name, driver, group, vfio, hot-reset, held-by or numa (repeatable; --json is not affected)'
 complete -c vfioctl -n '__vfioctl_using list' -l json -d 'Print one JSON document (schema vfioctl/1)'
 complete -c vfioctl -n '__vfioctl_using list' -s h -l help -d 'Show this message and exit'
 

@@ -161,6 +161,9 @@ def value_kind(cmd: str | None, param) -> Value:
         return Value("choices", tuple(sorted(BUILTIN)))
     if "--class" in opts:
         return Value("choices", tuple(sorted(CLASS_FILTERS)))
+    if "--hide" in opts:
+        from vfioctl.present.human import LIST_COLUMNS
+        return Value("choices", LIST_COLUMNS)
     if tname == "Choice" and getattr(ptype, "choices", None):
         return Value("choices", tuple(str(getattr(c, "value", c)) for c in ptype.choices))
     if "|" in meta and not is_arg:

@@ -531,6 +531,9 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
         ("holders_unreadable_processes", "integer",
          "Processes whose open files could not be read (not root): holders may be "
          "missing."),
+        ("vfio_hint", "string|null", "Why this host cannot use VFIO and what to do (no "
+                                     "IOMMU groups, VFIO not loaded), in one line; null "
+                                     "when it can."),
     ],
     "FUNCTION": [
         ("address", "string", ADDR + "."),
@@ -562,7 +565,9 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
                                   "function's address."),
         ("virtfns", "string[]", "For an SR-IOV physical function: its virtual "
                                 "functions."),
-        ("numa_node", "integer|null", "show only: NUMA node; null when not reported (-1)."),
+        ("numa_node", "integer|null", "NUMA node; null when not reported (-1)."),
+        ("boot_vga", "boolean|null", "The boot_vga attribute: true for the firmware's "
+                                     "console GPU; null for non-VGA devices (no attribute)."),
         ("modules", "string[]|null", "show only: the kernel modules whose modules.alias "
                                      "entries match the function's modalias (lspci -k "
                                      "\"Kernel modules\"), in file order; null when "

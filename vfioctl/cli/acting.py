@@ -99,7 +99,6 @@ def check_cmd(
     devices: DevicesArg = None,
     iommufd: IommufdOpt = False,
     legacy: LegacyOpt = False,
-    group_alias: GroupAliasOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Would a hot reset of these devices work right now, and in which mode?
@@ -115,8 +114,7 @@ def check_cmd(
     host = st.host()
     if not devices:
         raise _no_devices(host, "check")
-    rep = hotreset.check(host, resolve_targets(host, devices),
-                         mode_flags=(iommufd, legacy or group_alias))
+    rep = hotreset.check(host, resolve_targets(host, devices), mode_flags=(iommufd, legacy))
     out.report(rep)
     if not rep.possible:
         from vfioctl.errors import EXIT_CANNOT_TELL

@@ -25,6 +25,42 @@ Side effects: inspection commands only read files.  Opening a VFIO device (done 
 hot-reset, reset and reset-info --kernel) performs a function reset of that device,
 and closing the last open device of a dev_set can trigger a bus reset."""
 
+def _usage_and_help_fixes() -> None:
+    """Two presentation fixes to typer's help, for every command (new families too):
+
+    * the command list shows each command's whole first sentence (wrapped),
+      never a summary cut with "...";
+    * usage lines name arguments plainly: ``DEVICE``, not typer's ``{DEVICE}``;
+      ``DEVICE...`` of hot-reset/check is required in practice (the command
+      refuses without one, naming the candidates), so it is not shown as
+      ``[DEVICE...]``."""
+    import typer.core as tc
+    if getattr(tc.TyperCommand, "_vfioctl_patched", False):
+        return
+
+    def short_help(self, limit: int = 45) -> str:
+        if self.short_help:
+            return self.short_help
+        text = " ".join((self.help or "").split("\n\n")[0].split())
+        first = text.split(". ")[0]
+        return first if first.endswith((".", "?", "!")) or not first else first + "."
+
+    orig = tc.TyperArgument.make_metavar
+
+    def make_metavar(self, ctx, *, usage: bool = False) -> str:
+        var = orig(self, ctx, usage=usage)
+        if var.startswith("{") and var.endswith("}"):
+            var = var[1:-1]
+        if var == "[DEVICE...]":
+            var = "DEVICE..."
+        return var
+    tc.TyperCommand.get_short_help_str = short_help
+    tc.TyperArgument.make_metavar = make_metavar
+    tc.TyperCommand._vfioctl_patched = True
+
+
+_usage_and_help_fixes()
+
 app = typer.Typer(
     name="vfioctl", help=HELP, add_completion=False, no_args_is_help=True,
     pretty_exceptions_enable=False, rich_markup_mode=None,

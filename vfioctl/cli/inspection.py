@@ -21,15 +21,33 @@ def list_cmd(
     klass: Annotated[Optional[List[str]], typer.Option("--class", "-c", metavar="CLASS",
                                                        help="Only this class: gpu, network, storage, nvme, audio, usb, bridge, accelerator, crypto... (repeatable).")] = None,
     driver: Annotated[Optional[str], typer.Option("--driver", "-d", metavar="NAME", help="Only functions bound to this driver ('none' for unbound).")] = None,
+    hide: Annotated[Optional[List[str]], typer.Option("--hide", metavar="COLUMN",
+                                                      help="Leave this column out of the table: ids, class, name, driver, group, vfio, hot-reset, held-by or numa (repeatable; --json is not affected).")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """List PCI functions with their driver, IOMMU group, VFIO nodes and holders."""
+    """List PCI functions with their class, driver, IOMMU group, VFIO nodes and holders.
+
+    A filter naming a group or driver that does not exist on the host is an
+    error (exit status 3), as for 'groups N'; a filter that matches nothing
+    prints an empty table.  On a narrow terminal NAME is shortened first, then
+    NUMA, CLASS, IDS, HELD BY and HOT RESET are left out, in that order."""
+    from vfioctl.errors import UsageError
     from vfioctl.ops import inspect
+    from vfioctl.present.human import LIST_COLUMNS, render_list
+    for h in hide or ():
+        if h not in LIST_COLUMNS:
+            raise UsageError(f"--hide: no column {h!r}", "choose from: " + ", ".join(LIST_COLUMNS))
     st = _state(ctx)
     out = st.out(json_)
     host = st.host(brief=True)
     fns = inspect.list_functions(host, vfio=vfio, group=group, classes=klass, driver=driver)
-    out.report(inspect.list_report(host, fns))
+    rep = inspect.list_report(host, fns)
+    if hide:
+        from vfioctl.present.jsondoc import list_doc
+        d = list_doc(rep)
+        out.emit(d, lambda c: render_list(d, c, hide=tuple(hide)))
+    else:
+        out.report(rep)
 
 
 @app.command("groups")

@@ -44,6 +44,10 @@ from vfioctl.ops.reports import (
 )
 from vfioctl.model import nodes
 
+#: the container IOMMU types vfioctl asks for, by their uapi names
+IOMMU_TYPE_NAMES = {VFIO_TYPE1_IOMMU: "VFIO_TYPE1_IOMMU", VFIO_TYPE1v2_IOMMU: "VFIO_TYPE1v2_IOMMU",
+                    VFIO_NOIOMMU_IOMMU: "VFIO_NOIOMMU_IOMMU"}
+
 SIDE_EFFECTS = ("opening a device performs its open-time function reset; closing the last "
                 "open device of a dev_set can trigger a bus reset when a member still needs one")
 
@@ -169,7 +173,7 @@ class Session:
                                     "this kernel's VFIO interface is not supported")
             ext = VFIO_NOIOMMU_IOMMU if noiommu else VFIO_TYPE1v2_IOMMU
             r = self._call("VFIO_CHECK_EXTENSION", str(ext), self.k.VFIO_CHECK_EXTENSION,
-                           self.container, ext)
+                           self.container, ext, note=IOMMU_TYPE_NAMES.get(ext, ""))
             self._iommu_type = ext
             if not self.dry and not r:
                 if not noiommu and self.k.VFIO_CHECK_EXTENSION(self.container, VFIO_TYPE1_IOMMU):
@@ -209,7 +213,7 @@ class Session:
                    container)
         if not getattr(self, "_iommu_set", False):
             self._call("VFIO_SET_IOMMU", str(self._iommu_type), self.k.VFIO_SET_IOMMU, container,
-                       self._iommu_type)
+                       self._iommu_type, note=IOMMU_TYPE_NAMES.get(self._iommu_type, ""))
             self._iommu_set = True
         dfd = self._call("VFIO_GROUP_GET_DEVICE_FD", str(fn.address),
                          self.k.VFIO_GROUP_GET_DEVICE_FD, gfd, str(fn.address),
@@ -258,7 +262,7 @@ class Session:
 
     def pci_hot_reset(self, dfd: int, target: str, group_fds: list[int]) -> None:
         self._call("VFIO_DEVICE_PCI_HOT_RESET", target, self.k.VFIO_DEVICE_PCI_HOT_RESET, dfd,
-                   group_fds, note=f"{len(group_fds)} group fd(s)" if group_fds
+                   group_fds, note=(f"{len(group_fds)} group fd" + ("" if len(group_fds) == 1 else "s")) if group_fds
                    else "zero-length array (iommufd)")
 
 
@@ -493,7 +497,8 @@ def hot_reset(kernel, root: str, host: Host, fns: list[PciFunction], *,
     if not dry_run:
         _confirmed(confirm, ConfirmRequest(
             command="hot-reset",
-            question=f"Reset {len(affected)} function(s): {', '.join(str(a) for a in affected)}?",
+            question=(f"Reset {len(affected)} function{'' if len(affected) == 1 else 's'}: "
+                      f"{', '.join(str(a) for a in affected)}?"),
             affected=[str(a) for a in affected], simulated=simulated, plans=rep.plans,
             notes=[SIDE_EFFECTS], host=host))
     if dry_run:

@@ -42,8 +42,6 @@ class Step:
 class ListReport:
     host: "Host"
     functions: list["PciFunction"]
-    #: lspci -k "Kernel modules" per address (None: modules.alias not available)
-    modules: dict | None = None
 
 
 @dataclass
@@ -125,7 +123,7 @@ class CheckReport:
 class ConfirmRequest:
     """What an acting operation is about to do, for the caller's confirmer."""
     command: str                      # "hot-reset", "reset", "reset-info --kernel"
-    question: str                     # "Reset 2 function(s): A, B?"
+    question: str                     # "Reset 2 functions: A, B?"
     affected: list[str]               # every function the action touches
     simulated: bool                   # the backend is a simulation
     plans: list[tuple["sc.ResetPlan", str]] = field(default_factory=list)   # (plan, mode)

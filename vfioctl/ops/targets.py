@@ -34,12 +34,20 @@ def _group_members(host: Host, text: str, number: str) -> list[PciFunction]:
     return devs
 
 
+def _device(host: Host, text: str) -> PciFunction:
+    t = text.strip()
+    if t.isdigit():
+        raise UsageError(f"'{t}' is not a PCI address",
+                         f"for every function of IOMMU group {t}, write group:{t}")
+    return resolve_device(host, text)
+
+
 def resolve_targets(host: Host, texts: list[str]) -> list[PciFunction]:
     """Every DEVICE (``group:N`` expanded), in the order given, without repeats."""
     out: dict = {}
     for t in texts:
         m = _GROUP.match(t.strip())
-        fns = _group_members(host, t, m.group(1)) if m else [resolve_device(host, t)]
+        fns = _group_members(host, t, m.group(1)) if m else [_device(host, t)]
         for f in fns:
             out.setdefault(f.address, f)
     return list(out.values())
@@ -49,7 +57,7 @@ def resolve_one(host: Host, text: str) -> PciFunction:
     """One DEVICE; ``group:N`` only when group N holds exactly one function."""
     m = _GROUP.match(text.strip())
     if not m:
-        return resolve_device(host, text)
+        return _device(host, text)
     fns = _group_members(host, text, m.group(1))
     if len(fns) > 1:
         raise UsageError(

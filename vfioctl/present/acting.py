@@ -12,6 +12,10 @@ from vfioctl.present.human import render_plan, step_line
 from vfioctl.present.output import Canvas
 
 
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def _sim(d: dict) -> str:
     return " (simulated)" if d.get("simulated") else ""
 
@@ -46,14 +50,14 @@ def render_hot_reset(d: dict, c: Canvas) -> None:
                 c.bullet(step_line(s))
         elif r["result"] == "reset":
             c.line(f"{r['target']}: {r['kind']} reset done{sim} ({r['mode']} mode), "
-                   f"{len(r['affected'])} function(s) reset: {', '.join(r['affected'])}", "ok")
+                   f"{_n(len(r['affected']), 'function')} reset: {', '.join(r['affected'])}", "ok")
         elif r["result"] == "error":
             c.line(f"{r['target']}: FAILED{sim} ({r['mode']} mode): {r['error']['message']}",
                    "bad")
         else:
             c.line(f"{r['target']}: not attempted (an earlier target failed)", "warn")
     if d.get("status") == "partial":
-        c.line(f"partly done: {len(d['done'])} of {len(d['results'])} reset(s) done", "bad")
+        c.line(f"partly done: {len(d['done'])} of {_n(len(d['results']), 'reset')} done", "bad")
 
 
 def render_function_reset(d: dict, c: Canvas) -> None:

@@ -33,6 +33,7 @@ def holder(h: Holder) -> dict:
 
 
 def host_summary(host: Host) -> dict:
+    from vfioctl.ops.inspect import vfio_hint
     return {
         "root": host.root,
         "iommu": {"units_present": host.iommu_present, "dev_iommu": host.dev_iommu,
@@ -40,6 +41,7 @@ def host_summary(host: Host) -> dict:
         "dev_vfio": sorted(host.dev_vfio),
         "holders_scanned": host.holders is not None,
         "holders_unreadable_processes": host.holders_unreadable,
+        "vfio_hint": vfio_hint(host),
     }
 
 
@@ -69,6 +71,8 @@ def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
         "physfn": str(fn.physfn) if fn.physfn else None,
         "virtfns": [str(v) for v in fn.virtfns],
         "hot_reset": reset_kind_brief(host, fn),
+        "numa_node": fn.numa_node,
+        "boot_vga": fn.boot_vga,
         "vfio": {
             "bound": bound,
             "group_node": g.node if (g and bound) else None,
@@ -82,7 +86,6 @@ def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
     if not brief:
         d["vfio"]["cdev_devt"] = fn.vfio_dev_devt
         d.update({
-            "numa_node": fn.numa_node,
             "reset_method": list(fn.reset_method) if fn.reset_method is not None else None,
             "sysfs_path": "/sys/" + fn.sysfs_path,
             "header_type": fn.header_type,
@@ -179,13 +182,9 @@ def error(command: str, err) -> dict:
 # report -> document: the JSON renderer of each report type (vfioctl.ops.reports)
 
 def list_doc(r) -> dict:
-    fns = []
-    for f in r.functions:
-        d = function(r.host, f, brief=True)
-        if r.modules is not None:
-            d["modules"] = r.modules.get(str(f.address), [])
-        fns.append(d)
-    return doc("list", host=host_summary(r.host), functions=fns, warnings=list(r.host.warnings))
+    return doc("list", host=host_summary(r.host),
+               functions=[function(r.host, f, brief=True) for f in r.functions],
+               warnings=list(r.host.warnings))
 
 
 def groups_doc(r) -> dict:
