@@ -410,10 +410,11 @@ def test_install(tmp_path, monkeypatch):
     msg = gencomp.install(None, None, TOP)
     p = tmp_path / ".local/share/bash-completion/completions/vfioctl"
     assert p.read_text() == gencomp.generate("bash", TOP)
-    assert str(p) in msg and "\n" not in msg
+    assert str(p) in msg and len(msg.splitlines()) == 2
+    assert f"source {p}" in msg.splitlines()[1]
     msg = gencomp.install("zsh", None, TOP)
     assert (tmp_path / ".zfunc/_vfioctl").read_text() == gencomp.generate("zsh", TOP)
-    assert "fpath" in msg and "\n" not in msg
+    assert f"fpath=({tmp_path}/.zfunc $fpath); autoload -Uz compinit && compinit" in msg
     gencomp.install("fish", None, TOP)
     assert (tmp_path / ".config/fish/completions/vfioctl.fish").exists()
     dest = tmp_path / "elsewhere" / "x.bash"
@@ -426,3 +427,33 @@ def test_module_main(capsys):
     assert main(["completions", "fish"]) == 0
     assert capsys.readouterr().out == gencomp.generate("fish", TOP)
     assert main(["completions", "tcsh"]) == 2
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_installed_completion_takes_effect_with_the_printed_line(shell, tmp_path):
+    """Issue 9 item 6: 'vfioctl completion SHELL --install' prints what (if
+    anything) to add; doing exactly that makes the real shell complete vfioctl."""
+    env = _env(HOME=str(tmp_path), SHELL=f"/bin/{shell}")
+    env.pop("XDG_CONFIG_HOME", None)
+    p = subprocess.run([_exe(), "completion", shell, "--install"], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    first, second = p.stdout.strip().splitlines()
+    assert first.startswith(f"installed {shell} completion in {tmp_path}")
+    if shell == "bash":
+        line = re.search(r"(source \S+)$", second).group(1)
+        script = f"{line}; complete -p vfioctl"
+        q = subprocess.run([_shell("bash"), "--norc", "-c", script], capture_output=True,
+                           text=True, env=env, timeout=60)
+        assert q.returncode == 0 and q.stdout.strip().endswith(" vfioctl"), q.stderr
+    elif shell == "zsh":
+        line = second.split("start a new shell: ", 1)[1]
+        assert line.startswith("fpath=(")
+        q = subprocess.run([_shell("zsh"), "-f", "-c", f"{line}; print -r -- $_comps[vfioctl]"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert q.stdout.strip() == "_vfioctl", (q.stdout, q.stderr)
+    else:
+        assert second == "fish loads it in new shells: nothing to add"
+        q = subprocess.run([_shell("fish"), "-c", "complete -C'vfioctl '"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert "hot-reset" in q.stdout.split(), (q.stdout, q.stderr)

@@ -405,3 +405,14 @@ def test_output_failing_after_acting_does_not_hide_it(build, monkeypatch):
     assert ("hot reset (simulated): done 0000:81:00.0, but the result could not be written "
             "to stdout (No space left on device)") in err.getvalue()
     assert len(resets(root)) == 1
+
+
+# -- 7. man pages ------------------------------------------------------------------
+
+def test_exit_status_sentences_are_whole():
+    page = (ROOT / "man" / "vfioctl.8").read_text()
+    sect = page.split(".SH EXIT STATUS", 1)[1].split(".SH ", 1)[0]
+    texts = [x for x in sect.splitlines() if x and not x.startswith((".", "\\fB"))]
+    assert texts and all(not re.search(r",? or\.", t) for t in texts), texts
+    assert "hot-reset/reset refused before opening anything" in sect
+    assert re.search(r"\\fB11\\fR\nPartly done", sect) and re.search(r"\\fB12\\fR\nDone, but", sect)

@@ -760,11 +760,27 @@ def install(shell: str | None, dest: str | None, top) -> str:
     except OSError as e:
         raise HostError(f"cannot write {path}: {e.strerror}",
                         "choose another place, or print the script and redirect it") from None
-    if sh == "zsh":
+    return f"installed {sh} completion in {path}\n" + activation(sh, path)
+
+
+#: where bash-completion's loader lives when it is installed (Debian, Fedora, Arch)
+BASH_COMPLETION_LOADERS = ("/usr/share/bash-completion/bash_completion", "/etc/bash_completion")
+
+
+def activation(shell: str, path: str, *, loaders=BASH_COMPLETION_LOADERS) -> str:
+    """What makes the installed script take effect: nothing but a new shell when
+    the shell finds it by itself, else the one line to add to the shell's rc file."""
+    if shell == "bash":
+        own = os.path.abspath(path) == os.path.abspath(user_path("bash"))
+        if own and any(os.path.exists(p) for p in loaders):
+            return ("bash-completion loads it in new shells; if it does not (bash-completion "
+                    f"not sourced), add this line to ~/.bashrc: source {path}")
+        return f"add this line to ~/.bashrc, then start a new shell: source {path}"
+    if shell == "zsh":
         d = os.path.dirname(path)
-        return (f"installed zsh completion in {path}; make sure {d} is in $fpath before "
-                f"compinit (e.g. 'fpath=({d} $fpath)' in ~/.zshrc) and start a new shell")
-    if sh == "bash":
-        return (f"installed bash completion in {path} (loaded by bash-completion); "
-                "start a new shell")
-    return f"installed fish completion in {path}; start a new shell"
+        return ("add this line to ~/.zshrc (before any compinit), then start a new shell: "
+                f"fpath=({d} $fpath); autoload -Uz compinit && compinit")
+    fish_dir = os.path.dirname(user_path("fish"))
+    if os.path.abspath(os.path.dirname(path)) == os.path.abspath(fish_dir):
+        return "fish loads it in new shells: nothing to add"
+    return f"add this line to ~/.config/fish/config.fish, then start a new shell: source {path}"

@@ -144,8 +144,11 @@ ENVIRONMENT = {
                           "VFIO_DEVICE_BIND_IOMMUFD@0000:81:00.1=EAGAIN; OP may also be "
                           "open with @/dev/vfio/N.",
     "NO_COLOR": "When set (to anything), no colour is used in tables.",
-    "COLUMNS": "Width of tables drawn with --format table when standard output is not a "
-               "terminal.",
+    "COLUMNS": "Width the tables are fitted to: with --format table when standard output "
+               "is not a terminal, and with plain text when set (a pipe without it gets "
+               "whole lines). On a narrow terminal NAME is shortened with an ellipsis "
+               "first, then optional columns are left out (a note says which); "
+               "addresses, ids and node names are never broken.",
     "XDG_CACHE_HOME": "The bundled demo host (--demo) is built once under "
                       "$XDG_CACHE_HOME/vfioctl (default ~/.cache/vfioctl).",
     "SHELL": "vfioctl completion uses its basename (bash, zsh or fish) when no shell is "
@@ -354,10 +357,16 @@ def _opt_synopsis(p) -> str:
 def _exit_texts() -> dict[int, str]:
     from vfioctl import errors
     out = dict(errors.EXIT_CODES)
+    code = None
     for ln in (errors.__doc__ or "").splitlines():
         m = re.match(r"^\s+(\d+)\s{2,}(\S.*)$", ln)
         if m and int(m.group(1)) in out:
-            out[int(m.group(1))] = m.group(2).strip()
+            code = int(m.group(1))
+            out[code] = m.group(2).strip()
+        elif code is not None and re.match(r"^\s{5,}\S", ln):
+            out[code] += " " + ln.strip()     # a continuation line: the whole sentence
+        else:
+            code = None
     return out
 
 
@@ -371,13 +380,14 @@ def _error_kinds() -> dict[int, list[str]]:
         # only vfioctl.errors' own classes: the page must not depend on what else is imported
         if c is not errors.VfioctlError and c.__module__ == errors.__name__:
             kinds.setdefault(c.code, []).append(c.kind)
-    for code, k in EXTRA_ERROR_KINDS.items():
-        kinds.setdefault(code, []).append(k)
+    for code, ks in EXTRA_ERROR_KINDS.items():
+        kinds.setdefault(code, []).extend(ks)
     return {c: sorted(set(v)) for c, v in kinds.items()}
 
 
 #: error kinds raised with an explicit code (``Refused(..., code=EXIT_NO, kind=...)``)
-EXTRA_ERROR_KINDS = {1: "not-possible", 10: "cannot-tell", 70: "internal"}
+EXTRA_ERROR_KINDS = {1: ("not-possible",), 6: ("output",), 10: ("cannot-tell",),
+                     70: ("internal",)}
 
 
 def _path_constants() -> list[tuple[str, tuple[str, ...], str]]:
