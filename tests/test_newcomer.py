@@ -416,3 +416,18 @@ def test_exit_status_sentences_are_whole():
     assert texts and all(not re.search(r",? or\.", t) for t in texts), texts
     assert "hot-reset/reset refused before opening anything" in sect
     assert re.search(r"\\fB11\\fR\nPartly done", sect) and re.search(r"\\fB12\\fR\nDone, but", sect)
+
+
+# -- 1. streams: the result on stdout; the plan before acting, progress, prompts on stderr
+
+def test_acting_commands_agree_on_streams(cli, build):
+    root = build("demo")
+    hr = cli(["--root", root, "hot-reset", "81:00.0", "--yes"])
+    rs = cli(["--root", root, "reset", "81:00.0", "--yes"])
+    for r, plan_line in ((hr, "Hot reset of 0000:81:00.0"), (rs, "function reset of 0000:81:00.0")):
+        assert r.code == 0, r.err
+        assert plan_line in r.err and plan_line not in r.out
+        assert "done (simulated)" in r.out
+    # a dry run's plan is its result: stdout
+    d = cli(["--root", root, "hot-reset", "81:00.0", "--dry-run"])
+    assert "Hot reset of 0000:81:00.0" in d.out and d.err == ""

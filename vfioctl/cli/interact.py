@@ -57,8 +57,8 @@ def check_output(out) -> None:
     why = output_problem(out.stdout)
     if why:
         raise Refused(f"{why}: the result of this command could not be reported, so nothing "
-                      "was done", "send the output somewhere writable (or to /dev/null "
-                      "explicitly with --quiet)", kind="output")
+                      "was done", "send stdout somewhere writable: a file, a pipe that is "
+                      "read, or >/dev/null", kind="output")
 
 
 def confirmer(out, *, yes: bool):
