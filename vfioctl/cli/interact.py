@@ -32,10 +32,15 @@ def output_problem(stream) -> str | None:
     closed, a pipe nobody reads any more, or /dev/full."""
     if stream is None:
         return "standard output is closed"
+    import io
     try:
         fd = stream.fileno()
-    except (AttributeError, ValueError, OSError):
+    except (io.UnsupportedOperation, AttributeError):
         return None          # not a real file (tests, StringIO): nothing to check
+    except OSError:
+        return "standard output is closed"     # the entry point's stand-in for a closed fd
+    except ValueError:
+        return "standard output is closed"
     try:
         st = os.fstat(fd)
     except OSError:

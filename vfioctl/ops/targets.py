@@ -3,7 +3,8 @@
 ``group:N`` (also ``group=N``) stands for every PCI function of IOMMU group N
 (bridges left out: they are not VFIO devices).  Commands taking several
 DEVICEs expand it; commands taking one accept it when the group holds exactly
-one function.  Everything else goes to :func:`vfioctl.ops.resolve.resolve_device`.
+one function.  Everything else goes to :func:`vfioctl.ops.resolve.resolve_device` (looked up at
+call time).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 
 from vfioctl.errors import NotFoundError, UsageError
 from vfioctl.model.host import Host, PciFunction
-from vfioctl.ops.resolve import resolve_device
+from vfioctl.ops import resolve
 
 _GROUP = re.compile(r"^group[:=](\S*)$", re.I)
 
@@ -39,7 +40,7 @@ def _device(host: Host, text: str) -> PciFunction:
     if t.isdigit():
         raise UsageError(f"'{t}' is not a PCI address",
                          f"for every function of IOMMU group {t}, write group:{t}")
-    return resolve_device(host, text)
+    return resolve.resolve_device(host, text)
 
 
 def resolve_targets(host: Host, texts: list[str]) -> list[PciFunction]:
