@@ -25,7 +25,7 @@ def failreset(vm_kernel):
     return harness.boot("iommu", [
         {"name": "fr-iommufd", "cli": ["hot-reset", "@bdf:G@", "--iommufd", "--yes", "--json"],
          "env": N},
-        {"name": "fr-group", "cli": ["hot-reset", "@bdf:G@", "--group", "--yes", "--json"],
+        {"name": "fr-legacy", "cli": ["hot-reset", "@bdf:G@", "--legacy", "--yes", "--json"],
          "env": N},
         {"name": "fr-text", "cli": ["hot-reset", "@bdf:G@", "--yes"], "env": N},
         {"name": "fr-snap", "record": "@RESULTS@/snap"},
@@ -37,7 +37,7 @@ def _json(e):
     return json.loads(e["stdout"])
 
 
-@pytest.mark.parametrize("name", ["fr-iommufd", "fr-group"])
+@pytest.mark.parametrize("name", ["fr-iommufd", "fr-legacy"])
 def test_failed_reset_is_reported_as_such(failreset, name):
     e = failreset.step(name)
     assert e["rc"] == 7, e["stderr"][-2000:]
@@ -63,7 +63,7 @@ def test_the_simulator_reports_the_same(failreset, cli, tmp_path):
     bdf = failreset.bdf("G")
     os.environ["VFIOCTL_SIM_FAULTS"] = "VFIO_DEVICE_PCI_HOT_RESET=ENOTTY"
     try:
-        for mode in ("--iommufd", "--group"):
+        for mode in ("--iommufd", "--legacy"):
             r = cli(["--root", root, "--backend", "sim", "hot-reset", bdf, mode, "--yes", "--json"])
             real = _json(failreset.step("fr-" + mode[2:]))["error"]
             sim = r.json()["error"]
