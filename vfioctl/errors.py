@@ -3,7 +3,8 @@
 Exit codes (documented in vfioctl(8), EXIT STATUS):
 
   0  success (for reset-info/check: a hot reset is possible)
-  1  the answer is "no": reset-info/check found a hot reset impossible, or
+  1  the answer is "no": reset-info/check found a hot reset impossible, doctor found
+     a failure, or
      hot-reset/reset refused before opening anything (kind "not-possible")
   2  usage error: bad option, malformed or ambiguous DEVICE
   3  not found: no such PCI function, group or cdev
@@ -13,6 +14,8 @@ Exit codes (documented in vfioctl(8), EXIT STATUS):
   7  the kernel refused the operation (errno kept in the JSON error object)
   8  the operation ran but verification failed (a function vanished, config unreadable)
   9  backend unavailable (unknown --backend, VFIO nodes missing)
+ 10  doctor: the worst finding is a warning (no failure)
+ 11  doctor: the worst finding is "cannot tell" (no warning or failure)
  70  internal error (a bug: please report it with the traceback)
 """
 
@@ -28,6 +31,8 @@ EXIT_REFUSED = 6
 EXIT_KERNEL = 7
 EXIT_VERIFY = 8
 EXIT_BACKEND = 9
+EXIT_DOCTOR_WARN = 10
+EXIT_DOCTOR_CANNOT_TELL = 11
 EXIT_INTERNAL = 70
 
 EXIT_CODES = {
@@ -41,6 +46,8 @@ EXIT_CODES = {
     EXIT_KERNEL: "the kernel refused the operation",
     EXIT_VERIFY: "operation ran but verification failed",
     EXIT_BACKEND: "backend unavailable",
+    EXIT_DOCTOR_WARN: "doctor: worst finding is a warning",
+    EXIT_DOCTOR_CANNOT_TELL: "doctor: worst finding is cannot-tell",
     EXIT_INTERNAL: "internal error",
 }
 

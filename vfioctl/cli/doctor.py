@@ -1,0 +1,54 @@
+"""``vfioctl doctor``: a thin command over :mod:`vfioctl.ops.doctor`."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+from typing import Annotated
+
+from vfioctl.cli.app import _state, app
+from vfioctl.errors import EXIT_DOCTOR_CANNOT_TELL, EXIT_DOCTOR_WARN, EXIT_NO, EXIT_OK
+
+#: worst finding -> exit status (documented in vfioctl(8), EXIT STATUS)
+DOCTOR_EXIT = {"pass": EXIT_OK, "cannot-tell": EXIT_DOCTOR_CANNOT_TELL,
+               "warn": EXIT_DOCTOR_WARN, "fail": EXIT_NO}
+
+
+@app.command("doctor")
+def doctor_cmd(
+    ctx: typer.Context,
+    devices: Annotated[Optional[List[str]], typer.Argument(
+        metavar="[DEVICE...]", help="Only these functions (default: every function bound to "
+                                    "vfio-pci or overridden to it, and known reset-quirk devices).")] = None,
+    no_host: Annotated[bool, typer.Option("--no-host", help="Skip the host checks; only the device checks.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the evidence and remedy of every finding.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON document (schema vfioctl/1).")] = False,
+) -> None:
+    """Will device assignment and reset work on this host, and if not, what to do.
+
+    Host checks (IOMMU in firmware and kernel, interrupt remapping, ACS override,
+    default domain, VFIO modules and nodes, noiommu, node ownership) and device
+    checks (group viability, reset mechanisms and QEMU's verdict, liveness, power
+    state, boot VGA, reset quirks, bus-reset collateral, holders).  Each finding has
+    a status (pass, warn, fail, cannot-tell), its evidence and a remedy.  Reads only.
+    Exit status from the worst finding: 0 pass, 11 cannot-tell, 10 warn, 1 fail."""
+    from vfioctl.ops.doctor import doctor
+    from vfioctl.ops.resolve import resolve_device
+    from vfioctl.present.doctor import doctor_doc, render_doctor
+    st = _state(ctx)
+    out = st.out(json_)
+    host = st.host()
+    fns = None
+    if devices:
+        fns = []
+        for dv in devices:
+            fn = resolve_device(host, dv)
+            if fn not in fns:
+                fns.append(fn)
+    report = doctor(host, st.root_path(), fns, host_checks=not no_host)
+    code = DOCTOR_EXIT[report.worst]
+    d = doctor_doc(report, code)
+    out.emit(d, lambda c: render_doctor(d, c, verbose=verbose))
+    if code:
+        raise typer.Exit(code)
