@@ -107,7 +107,7 @@ _vfioctl() {
         if [[ $cur == -* ]]; then
             _vfioctl_words "$cur" "" --root --demo --backend --format --quiet -q --json --version --install-completion --show-completion --help -h
         else
-            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch
+            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch doctor
         fi
     else
         case $cmd in
@@ -193,6 +193,15 @@ _vfioctl() {
                 ;;
             watch)
                 _vfioctl_words "$cur" "" --count --json --help -h
+                ;;
+            doctor)
+                if [[ $cur == -* ]]; then
+                    _vfioctl_words "$cur" "" --no-host --verbose -v --json --help -h
+                else
+                    case $npos in
+                        *) _vfioctl_dyn devices "$cur" '' ;;
+                    esac
+                fi
                 ;;
         esac
     fi

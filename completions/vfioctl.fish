@@ -97,6 +97,7 @@ complete -c vfioctl -n '__vfioctl_using -' -a check -d 'Would a hot reset of the
 complete -c vfioctl -n '__vfioctl_using -' -a completion -d 'Print (or --install) the shell completion script for bash, zsh or fish'
 complete -c vfioctl -n '__vfioctl_using -' -a snapshot -d 'Write the part of sysfs, /dev and /proc that vfioctl reads, usable as --root'
 complete -c vfioctl -n '__vfioctl_using -' -a watch -d 'Live udev events for PCI functions, VFIO groups and vfio-dev cdevs'
+complete -c vfioctl -n '__vfioctl_using -' -a doctor -d 'Will device assignment and reset work on this host, and if not, what to do'
 
 # vfioctl list
 complete -c vfioctl -n '__vfioctl_using list' -l vfio -d 'Only functions bound to vfio-pci (or a vfio-pci variant driver)'
@@ -168,3 +169,10 @@ complete -c vfioctl -n '__vfioctl_using snapshot 0' -F -d 'OUT'
 complete -c vfioctl -n '__vfioctl_using watch' -l count -x -d 'Stop after N events'
 complete -c vfioctl -n '__vfioctl_using watch' -l json -d 'One JSON object per line (JSON lines, schema vfioctl/1)'
 complete -c vfioctl -n '__vfioctl_using watch' -s h -l help -d 'Show this message and exit'
+
+# vfioctl doctor
+complete -c vfioctl -n '__vfioctl_using doctor' -l no-host -d 'Skip the host checks; only the device checks'
+complete -c vfioctl -n '__vfioctl_using doctor' -s v -l verbose -d 'Show the evidence and remedy of every finding'
+complete -c vfioctl -n '__vfioctl_using doctor' -l json -d 'Print one JSON document (schema vfioctl/1)'
+complete -c vfioctl -n '__vfioctl_using doctor' -s h -l help -d 'Show this message and exit'
+complete -c vfioctl -n '__vfioctl_using doctor 0+' -a '(__vfioctl_dyn devices)' -d 'PCI function'

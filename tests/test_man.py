@@ -212,7 +212,7 @@ def _commands_for(root_args: list[str], listing: dict, mutate: bool) -> list[lis
     fns = [f["address"] for f in listing["functions"]]
     vfio = [f["address"] for f in listing["functions"] if f["vfio"]["bound"]]
     cmds = [["list"], ["list", "--vfio"], ["groups"], ["show", "0000:ff:1f.7"],
-            ["groups", "999"], ["check"], ["show", "not-an-address"]]
+            ["groups", "999"], ["check"], ["show", "not-an-address"], ["doctor"]]
     if vfio:
         cmds.append(["check", *vfio])
     if not mutate:

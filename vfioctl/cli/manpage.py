@@ -238,6 +238,10 @@ EXAMPLES = (
      "vfioctl hot-reset --iommufd --yes 0000:81:00.0"),
     ("In a script: is a hot reset possible?",
      "vfioctl check --json 0000:81:00.0 0000:82:00.0 | jq .possible"),
+    ("Will device assignment and reset work here, and what to do if not:",
+     "vfioctl doctor"),
+    ("Only the checks of one device, with every piece of evidence:",
+     "vfioctl doctor --no-host --verbose 0000:81:00.0"),
     ("Try the commands on the bundled demo host:", "vfioctl --demo groups"),
     ("Inspect a snapshot taken on another host:",
      "vfioctl --root ./host-snapshot list"),
@@ -739,6 +743,36 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
                                 "null in a dry run."),
         ("result", "string|null", "reset, or dry-run."),
     ],
+    "FINDING": [
+        ("check", "string", "Stable check id (kebab-case): iommu-firmware, iommu-kernel, "
+                            "interrupt-remapping, unsafe-interrupts, acs-override, "
+                            "default-domain, module-vfio, module-vfio-pci, "
+                            "module-vfio-iommu-type1, module-iommufd, dev-vfio-vfio, "
+                            "dev-iommu, vfio-cdev, noiommu, dev-vfio-permissions (host); "
+                            "group-viable, config-alive, power-state, reset-function, "
+                            "qemu-reset, reset-collateral, boot-vga, reset-quirk, holders "
+                            "(device)."),
+        ("subject", "string", "host, or the " + ADDR + " the finding is about."),
+        ("status", "string", "pass, warn, fail, or cannot-tell (vfioctl could not see what "
+                             "it needed, for example not root; never reported as a pass)."),
+        ("meaning", "string", "What the finding means, in one sentence."),
+        ("evidence", "{EVIDENCE}[]", "What was read to reach it."),
+        ("remedy", "string|null", "What to do: a command, a kernel parameter for the CPU "
+                                  "vendor, or a firmware setting; null when nothing is to "
+                                  "be done."),
+    ],
+    "EVIDENCE": [
+        ("path", "string", "The file read, as the kernel names it (/proc/cmdline, "
+                           "/sys/bus/pci/devices/ADDRESS/reset_method), or hot reset for "
+                           "a prediction."),
+        ("value", "string", "What was found there (absent when the file does not exist)."),
+    ],
+    "DOCTOR_COUNTS": [
+        ("pass", "integer", "Findings that pass."),
+        ("warn", "integer", "Warnings."),
+        ("fail", "integer", "Failures."),
+        ("cannot-tell", "integer", "Findings vfioctl could not decide."),
+    ],
     "SNAPSHOT_REPORT": [
         ("files", "integer", "Regular files written."),
         ("links", "integer", "Symbolic links written."),
@@ -849,6 +883,21 @@ DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("possible", "boolean", "Every reset asked for is possible (also the exit "
                                 "status: 0 or 1)."),
         ("resets", "{CHECK_ENTRY}[]", "One entry per distinct reset."),
+    ]),
+    "doctor": ("vfioctl doctor --json: host and device findings (reads only). The exit "
+               "status follows the worst finding: 0 pass, 11 cannot-tell, 10 warn, 1 fail.", [
+        ("root", "string", "The filesystem root that was read."),
+        ("cpu_vendor", "string|null", "vendor_id of /proc/cpuinfo (GenuineIntel, "
+                                      "AuthenticAMD...); null when unknown."),
+        ("devices", "string[]", "The functions checked: the DEVICE arguments, else every "
+                                "function bound to vfio-pci or overridden to it and every "
+                                "known reset-quirk device."),
+        ("worst", "string", "The worst status: fail, warn, cannot-tell or pass (in that "
+                            "order)."),
+        ("exit_code", "integer", "The exit status the command returns."),
+        ("counts", "{DOCTOR_COUNTS}", "Findings per status."),
+        ("findings", "{FINDING}[]", "Host findings first, then each device's."),
+        ("warnings", "string[]", "Problems met while reading the host."),
     ]),
     "snapshot": ("vfioctl snapshot --json: what was written.", [
         ("out", "string", "The directory or tarball written (absolute path)."),

@@ -493,7 +493,9 @@ class Doctor:
                      "the function is in no IOMMU group: it cannot be assigned (no IOMMU covers "
                      "it, and it is not bound to vfio-pci in noiommu mode)",
                      [E(self._p(fn, "iommu_group"), "absent")],
-                     _kernel_remedy(self.kind) if not self._iommu_on() else None)
+                     _kernel_remedy(self.kind) if not self._iommu_on() else
+                     "the IOMMU does not cover this device: check dmesg for DMAR/AMD-Vi "
+                     "messages about it, or move it to another slot")
             return
         ev = [E(f"/sys/kernel/iommu_groups/{g.number}/devices",
                 " ".join(f"{m}[{(h.functions[m].driver if m in h.functions else None) or 'none'}]"
@@ -549,7 +551,7 @@ class Doctor:
             ev.append(E(self._p(fn, "d3cold_allowed"), d3cold))
         if power is None:
             self.add("power-state", a, CANNOT_TELL,
-                     "power_state is not readable (kernel before 5.x or not in this snapshot)", ev)
+                     "power_state is not readable (kernel before 5.17, or not in this snapshot)", ev)
         elif power == "D0":
             self.add("power-state", a, PASS, "the device is powered on (D0)", ev)
         elif power == "D3hot" and fn.vfio_bound:
@@ -593,7 +595,8 @@ class Doctor:
         elif "bus" in kernel:
             self.add("reset-function", a, WARN,
                      "the function's only reset is a secondary bus reset (no FLR, no PM reset): "
-                     "it resets everything below the bridge", ev)
+                     "it resets everything below the bridge", ev,
+                     "keep other devices off this bus, or use a device with FLR")
         elif not bits.readable and rm is None:
             self.add("reset-function", a, CANNOT_TELL,
                      "no reset_method attribute and the capabilities are not readable (not "
@@ -644,7 +647,10 @@ class Doctor:
         elif hot:
             self.add("qemu-reset", a, PASS if len(self._scope(fn)) <= 1 else WARN,
                      f"QEMU falls back to a {hot} hot reset; it works only when every function "
-                     "in the reset scope is assigned to the same VM", ev)
+                     "in the reset scope is assigned to the same VM", ev,
+                     None if len(self._scope(fn)) <= 1 else
+                     "assign every function in the reset scope to the same VM "
+                     "(vfioctl reset-info " + a + " lists them)")
         elif reset_works and has_pm:
             self.add("qemu-reset", a, PASS, "QEMU resets the device with a PM reset "
                                             "(D3hot->D0, NoSoftRst-)", ev)
@@ -678,14 +684,13 @@ class Doctor:
                 in_use.append(f"{o.address} ({o.driver})")
             elif holders and not any(hh in h.group_holders(h.group_of(fn)) for hh in holders):
                 in_use.append(f"{o.address} (held by {', '.join(map(str, holders))})")
-        vfs = [o for o in others if o.physfn is not None and (o.physfn == fn.address
-                                                              or o.physfn == fn.physfn)]
+        sriov = fn.physfn is not None or bool(fn.virtfns)
         ev = [E("hot reset", f"{kind} reset: " + (", ".join(str(o.address) for o in others)
                                                   or "no other function"))]
         if in_use:
             self.add("reset-collateral", a, WARN,
                      f"a {kind} reset of {a} also hits devices in use: " + ", ".join(in_use)
-                     + ("; it includes the PF's VFs" if vfs else ""), ev,
+                     + (" (an SR-IOV PF and its VFs share this bus)" if sriov else ""), ev,
                      "assign every function in the reset scope to the same VM, or unbind "
                      "their host drivers (vfioctl reset-info " + a + " lists them)")
         else:

@@ -35,10 +35,22 @@ def _summary(d: dict) -> str:
 
 def render_doctor(d: dict, c: Canvas, *, verbose: bool = False) -> None:
     rows, styles = [], []
+    passed: dict[str, list[str]] = {}
     for f in d["findings"]:
+        if not verbose and f["subject"] != "host" and f["status"] == "pass":
+            passed.setdefault(f["subject"], []).append(f["check"])
+            continue
         rows.append([STATUS_LABEL[f["status"]], f["check"], f["subject"], f["meaning"]])
         styles.append(STATUS_STYLE[f["status"]])
     if not verbose:
+        # compact: a device's passing checks share one row
+        for subject, checks in passed.items():
+            rows.append(["PASS", f"{len(checks)} more", subject, ", ".join(checks)])
+            styles.append("ok")
+        order = {s: i for i, s in enumerate(["host"] + d["devices"])}
+        idx = sorted(range(len(rows)), key=lambda i: (order.get(rows[i][2], len(order)),
+                                                     rows[i][1].endswith(" more")))
+        rows, styles = [rows[i] for i in idx], [styles[i] for i in idx]
         c.table(["STATUS", "CHECK", "SUBJECT", "MEANING"], rows, styles)
         todo = [f for f in d["findings"] if f["status"] != "pass" and f["remedy"]]
         if todo:
@@ -52,7 +64,8 @@ def render_doctor(d: dict, c: Canvas, *, verbose: bool = False) -> None:
                 seen.add(key)
                 c.bullet(f"{f['check']} ({f['subject']}): {f['remedy']}", STATUS_STYLE[f["status"]])
     else:
-        for f, st in zip(d["findings"], styles):
+        for f in d["findings"]:
+            st = STATUS_STYLE[f["status"]]
             c.line(f"{STATUS_LABEL[f['status']]:<11}  {f['check']}  {f['subject']}", st)
             c.line(f"    {f['meaning']}")
             for e in f["evidence"]:
