@@ -220,3 +220,22 @@ def test_virt_host_validate_agrees_on_this_machine(cli):
     kernel = next(f for f in d["findings"] if f["check"] == "iommu-kernel")
     if kernel["status"] == "fail" and d["cpu_vendor"] == "GenuineIntel":
         assert "intel_iommu=on" in kernel["remedy"]
+
+
+def test_hostile_tree_stays_inside_the_root(tmp_path):
+    """Links leading out of the root, a FIFO and a device node where doctor
+    reads files: nothing outside is read, nothing blocks, nothing is opened."""
+    root = ds.build_variant("dev-vfio-permissions-cannot-tell", str(tmp_path / "r"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "cmdline").write_text("pcie_acs_override=downstream\n")
+    os.unlink(os.path.join(root, "proc/cmdline"))
+    os.symlink(str(outside / "cmdline"), os.path.join(root, "proc/cmdline"))
+    os.unlink(os.path.join(root, "proc/interrupts"))
+    os.mkfifo(os.path.join(root, "proc/interrupts"))
+    if AS_ROOT:
+        os.unlink(os.path.join(root, "proc/modules"))
+        os.mknod(os.path.join(root, "proc/modules"), 0o600 | 0o020000, os.makedev(1, 3))
+    r = _run(root, "host")
+    assert r.find("acs-override").status == "cannot-tell"   # the link out was not followed
+    assert r.find("interrupt-remapping").status == "cannot-tell"

@@ -184,11 +184,15 @@ class Doctor:
             why = (f"{iommu_off} is on the kernel command line" if iommu_off else
                    "no IOMMU driver is active" if not units else
                    "IOMMU units exist but no device is in an IOMMU group")
+            table = {"intel": "DMAR", "amd": "IVRS", "arm": "IORT"}.get(self.kind)
+            remedy = (_kernel_remedy(self.kind) if not iommu_off else
+                      f"remove {iommu_off} from the kernel command line"
+                      + (f" and add {INTEL_PARAM}" if self.kind == "intel" else ""))
+            if table and f.acpi_table(table) is False:
+                remedy = _firmware_remedy(self.kind) + (
+                    "" if self.kind == "intel" else "; then " + remedy)
             self.add("iommu-kernel", HOST, FAIL,
-                     f"the kernel has not enabled DMA remapping: {why}", ev,
-                     _kernel_remedy(self.kind) if not iommu_off else
-                     f"remove {iommu_off} from the kernel command line"
-                     + (f" and add {INTEL_PARAM}" if self.kind == "intel" else ""))
+                     f"the kernel has not enabled DMA remapping: {why}", ev, remedy)
 
     def _iommu_on(self) -> bool:
         return bool(self.facts.listdir("sys/class/iommu"))

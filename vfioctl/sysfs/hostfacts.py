@@ -41,6 +41,8 @@ def read_bounded(path: str, limit: int = SMALL) -> bytes | None:
     """At most ``limit`` bytes of a regular (or sysfs/proc) file; never blocks
     on a FIFO or a device node; None when absent or unreadable."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None  # never open a FIFO or a device node (side effects, blocking)
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError:
         return None
@@ -106,18 +108,31 @@ class HostFacts:
     def node(self, rel: str) -> str:
         return "/" + rel
 
+    def inside(self, path: str) -> bool:
+        """Whether ``path`` resolves below the root (a link in a fixture or
+        snapshot must not lead vfioctl out of it)."""
+        if self.root.live:
+            return True
+        real = os.path.realpath(path)
+        base = os.path.realpath(self.root.path)
+        return real == base or real.startswith(base + os.sep)
+
     def text(self, rel: str, limit: int = SMALL) -> str | None:
         key = ("text", rel, limit)
         if key not in self._cache:
-            self._cache[key] = _text(self.root.join(rel), limit)
+            p = self.root.join(rel)
+            self._cache[key] = _text(p, limit) if self.inside(p) else None
         return self._cache[key]
 
     def exists(self, rel: str) -> bool:
         return os.path.lexists(self.root.join(rel))
 
     def listdir(self, rel: str) -> list[str] | None:
+        p = self.root.join(rel)
+        if not self.inside(p):
+            return None
         try:
-            return sorted(os.listdir(self.root.join(rel)))
+            return sorted(os.listdir(p))
         except OSError:
             return None
 
@@ -248,10 +263,12 @@ class HostFacts:
         return self.root.join("sys/" + sysfs_path)
 
     def device_attr(self, sysfs_path: str, attr: str) -> str | None:
-        return _text(os.path.join(self.device_dir(sysfs_path), attr))
+        p = os.path.join(self.device_dir(sysfs_path), attr)
+        return _text(p) if self.inside(p) else None
 
     def device_config(self, sysfs_path: str) -> bytes | None:
-        return read_bounded(os.path.join(self.device_dir(sysfs_path), "config"), 4096)
+        p = os.path.join(self.device_dir(sysfs_path), "config")
+        return read_bounded(p, 4096) if self.inside(p) else None
 
 
 # -- config space: the bits doctor needs beyond ResetCaps -----------------------
