@@ -474,7 +474,9 @@ class Doctor:
         elif root_only:
             self.add("dev-vfio-permissions", HOST, WARN,
                      "only root can open " + ", ".join(root_only) + ": a non-root VMM needs "
-                     "the node given to it (libvirt does this per VM)", ev,
+                     "the node given to it (libvirt does this per VM)"
+                     + ("; noiommu nodes also need CAP_SYS_RAWIO"
+                        if any("noiommu-" in n for n in root_only) else ""), ev,
                      'add a udev rule SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660" (or chown '
                      "the node to the VMM's user)")
         else:
@@ -601,6 +603,8 @@ class Doctor:
         else:
             ev.append(E(self._p(fn, "config"),
                         f"{fn.config_size or 0} bytes readable (capabilities need root)"))
+        from vfioctl.model.scope import reset_kind
+        ev.append(E("hot reset", reset_kind(self.host, fn)[1]))
         kernel = set(rm or ())
         strong = kernel & {"device_specific", "acpi", "flr", "af_flr"}
         if strong:
@@ -664,12 +668,32 @@ class Doctor:
                      "QEMU resets the device with VFIO_DEVICE_RESET (the kernel's "
                      f"{rm[0] if rm else 'function'} reset)", ev)
         elif hot:
-            self.add("qemu-reset", a, PASS if len(self._scope(fn)) <= 1 else WARN,
-                     f"QEMU falls back to a {hot} hot reset; it works only when every function "
-                     "in the reset scope is assigned to the same VM", ev,
-                     None if len(self._scope(fn)) <= 1 else
-                     "assign every function in the reset scope to the same VM "
-                     "(vfioctl reset-info " + a + " lists them)")
+            h = self.host
+            own = h.group_of(fn)
+            others = [o for o in self._scope(fn) if o.address != fn.address
+                      and not (o.is_bridge and o.driver == "pcieport")]
+            # QEMU's hot reset needs every group in scope owned by the VM; a group
+            # with a member on a host driver cannot be given to it
+            foreign = sorted({o.iommu_group for o in others
+                              if o.iommu_group is not None and (own is None or o.iommu_group != own.number)
+                              and h.groups.get(o.iommu_group) is not None
+                              and h.viability_blockers(h.groups[o.iommu_group])})
+            if foreign and not has_pm:
+                self.add("qemu-reset", a, FAIL,
+                         f"QEMU falls back to a {hot} hot reset, which fails: 'vfio: Cannot reset "
+                         f"device {a}, depends on group {foreign[0]} which is not owned.' (a host "
+                         "driver holds a device in that group), and there is no PM reset", ev,
+                         "vfioctl bind the other functions in the reset scope and assign them to "
+                         "the same VM (vfioctl reset-info " + a + " lists them)")
+            elif not others:
+                self.add("qemu-reset", a, PASS,
+                         f"QEMU resets the device with a {hot} hot reset (nothing else in scope)", ev)
+            else:
+                self.add("qemu-reset", a, WARN,
+                         f"QEMU falls back to a {hot} hot reset; it works only when every function "
+                         "in the reset scope is assigned to the same VM", ev,
+                         "assign every function in the reset scope to the same VM "
+                         "(vfioctl reset-info " + a + " lists them)")
         elif reset_works and has_pm:
             self.add("qemu-reset", a, PASS, "QEMU resets the device with a PM reset "
                                             "(D3hot->D0, NoSoftRst-)", ev)
