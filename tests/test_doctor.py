@@ -166,9 +166,9 @@ def test_exit_codes(cli, tmp_path):
         root = ds.healthy(str(tmp_path / "ok"))
         assert cli(["--root", root, "doctor"]).code == 0
         root = ds.build_variant("holders-warn", str(tmp_path / "w"))
-        assert cli(["--root", root, "doctor"]).code == 10
-        root = ds.build_variant("interrupt-remapping-cannot-tell", str(tmp_path / "c"))
         assert cli(["--root", root, "doctor"]).code == 11
+        root = ds.build_variant("interrupt-remapping-cannot-tell", str(tmp_path / "c"))
+        assert cli(["--root", root, "doctor"]).code == 10
         root = ds.build_variant("config-alive-fail", str(tmp_path / "f"))
         assert cli(["--root", root, "doctor"]).code == 1
         r = cli(["--root", root, "doctor", "--no-host", ds.GPU, "--json"])
@@ -239,3 +239,19 @@ def test_hostile_tree_stays_inside_the_root(tmp_path):
     r = _run(root, "host")
     assert r.find("acs-override").status == "cannot-tell"   # the link out was not followed
     assert r.find("interrupt-remapping").status == "cannot-tell"
+
+
+def test_snapshot_keeps_what_doctor_reads(cli, tmp_path):
+    """vfioctl snapshot records doctor's inputs (power_state, boot_vga,
+    cpuinfo, modules, interrupts, ACPI table presence), so doctor on a
+    snapshot reaches the live tree's verdicts; only the /dev/vfio ownership,
+    which a snapshot cannot keep, becomes cannot-tell."""
+    if not AS_ROOT:
+        pytest.skip("needs mknod (root)")
+    root = ds.build_variant("boot-vga-warn", str(tmp_path / "live"))
+    snap = str(tmp_path / "snap")
+    assert cli(["--root", root, "snapshot", snap]).code == 0
+    a = {(f["check"], f["subject"]): f["status"] for f in cli(["--root", root, "doctor", "--json"]).json()["findings"]}
+    b = {(f["check"], f["subject"]): f["status"] for f in cli(["--root", snap, "doctor", "--json"]).json()["findings"]}
+    diff = {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)}
+    assert diff == {("dev-vfio-permissions", "host"): ("pass", "cannot-tell")}, diff

@@ -14,8 +14,9 @@ Exit codes (documented in vfioctl(8), EXIT STATUS):
   7  the kernel refused the operation (errno kept in the JSON error object)
   8  the operation ran but verification failed (a function vanished, config unreadable)
   9  backend unavailable (unknown --backend, VFIO nodes missing)
- 10  doctor: the worst finding is a warning (no failure)
- 11  doctor: the worst finding is "cannot tell" (no warning or failure)
+ 10  cannot tell: doctor's worst finding is "cannot tell" (vfioctl could not see what
+     it needed, usually because it is not root)
+ 11  doctor: the worst finding is a warning (no failure)
  70  internal error (a bug: please report it with the traceback)
 """
 
@@ -31,8 +32,8 @@ EXIT_REFUSED = 6
 EXIT_KERNEL = 7
 EXIT_VERIFY = 8
 EXIT_BACKEND = 9
-EXIT_DOCTOR_WARN = 10
-EXIT_DOCTOR_CANNOT_TELL = 11
+EXIT_CANNOT_TELL = 10
+EXIT_DOCTOR_WARN = 11
 EXIT_INTERNAL = 70
 
 EXIT_CODES = {
@@ -46,8 +47,8 @@ EXIT_CODES = {
     EXIT_KERNEL: "the kernel refused the operation",
     EXIT_VERIFY: "operation ran but verification failed",
     EXIT_BACKEND: "backend unavailable",
-    EXIT_DOCTOR_WARN: "doctor: worst finding is a warning",
-    EXIT_DOCTOR_CANNOT_TELL: "doctor: worst finding is cannot-tell",
+    EXIT_CANNOT_TELL: "cannot tell: what the verdict depends on could not be seen (run as root)",
+    EXIT_DOCTOR_WARN: "doctor: the worst finding is a warning",
     EXIT_INTERNAL: "internal error",
 }
 

@@ -8,10 +8,10 @@ import typer
 from typing import Annotated
 
 from vfioctl.cli.app import _state, app
-from vfioctl.errors import EXIT_DOCTOR_CANNOT_TELL, EXIT_DOCTOR_WARN, EXIT_NO, EXIT_OK
+from vfioctl.errors import EXIT_CANNOT_TELL, EXIT_DOCTOR_WARN, EXIT_NO, EXIT_OK
 
 #: worst finding -> exit status (documented in vfioctl(8), EXIT STATUS)
-DOCTOR_EXIT = {"pass": EXIT_OK, "cannot-tell": EXIT_DOCTOR_CANNOT_TELL,
+DOCTOR_EXIT = {"pass": EXIT_OK, "cannot-tell": EXIT_CANNOT_TELL,
                "warn": EXIT_DOCTOR_WARN, "fail": EXIT_NO}
 
 
@@ -32,7 +32,7 @@ def doctor_cmd(
     checks (group viability, reset mechanisms and QEMU's verdict, liveness, power
     state, boot VGA, reset quirks, bus-reset collateral, holders).  Each finding has
     a status (pass, warn, fail, cannot-tell), its evidence and a remedy.  Reads only.
-    Exit status from the worst finding: 0 pass, 11 cannot-tell, 10 warn, 1 fail."""
+    Exit status from the worst finding: 0 pass, 10 cannot-tell, 11 warn, 1 fail."""
     from vfioctl.ops.doctor import doctor
     from vfioctl.ops.resolve import resolve_device
     from vfioctl.present.doctor import doctor_doc, render_doctor

@@ -885,7 +885,7 @@ DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("resets", "{CHECK_ENTRY}[]", "One entry per distinct reset."),
     ]),
     "doctor": ("vfioctl doctor --json: host and device findings (reads only). The exit "
-               "status follows the worst finding: 0 pass, 11 cannot-tell, 10 warn, 1 fail.", [
+               "status follows the worst finding: 0 pass, 10 cannot-tell, 11 warn, 1 fail.", [
         ("root", "string", "The filesystem root that was read."),
         ("cpu_vendor", "string|null", "vendor_id of /proc/cpuinfo (GenuineIntel, "
                                       "AuthenticAMD...); null when unknown."),
