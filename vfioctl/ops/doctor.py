@@ -685,6 +685,13 @@ class Doctor:
                          "driver holds a device in that group), and there is no PM reset", ev,
                          "vfioctl bind the other functions in the reset scope and assign them to "
                          "the same VM (vfioctl reset-info " + a + " lists them)")
+            elif foreign and reset_works:
+                self.add("qemu-reset", a, WARN,
+                         f"QEMU's {hot} hot reset is refused (group {foreign[0]} is not owned by "
+                         "the VM: a host driver holds a device in it), so QEMU falls back to a "
+                         "PM reset (D3hot->D0), the weakest reset", ev,
+                         "vfioctl bind the other functions in the reset scope and assign them "
+                         "to the same VM (vfioctl reset-info " + a + " lists them)")
             elif not others:
                 self.add("qemu-reset", a, PASS,
                          f"QEMU resets the device with a {hot} hot reset (nothing else in scope)", ev)
