@@ -3,8 +3,7 @@
 Exit codes (documented in vfioctl(8), EXIT STATUS):
 
   0  success (for reset-info/check: a hot reset is possible)
-  1  the answer is "no": reset-info/check found a hot reset impossible, doctor found
-     a failure, or
+  1  the answer is "no": reset-info/check found a hot reset impossible, doctor a failure, or
      hot-reset/reset refused before opening anything (kind "not-possible")
   2  usage error: bad option, malformed or ambiguous DEVICE
   3  not found: no such PCI function, group or cdev
@@ -14,8 +13,7 @@ Exit codes (documented in vfioctl(8), EXIT STATUS):
   7  the kernel refused the operation (errno kept in the JSON error object)
   8  the operation ran but verification failed (a function vanished, config unreadable)
   9  backend unavailable (unknown --backend, VFIO nodes missing)
- 10  cannot tell: doctor's worst finding is "cannot tell" (vfioctl could not see what
-     it needed, usually because it is not root)
+ 10  cannot tell: doctor's worst finding is "cannot tell" (vfioctl could not see what it needed; run as root)
  11  doctor: the worst finding is a warning (no failure)
  70  internal error (a bug: please report it with the traceback)
 """
