@@ -255,3 +255,12 @@ def test_snapshot_keeps_what_doctor_reads(cli, tmp_path):
     b = {(f["check"], f["subject"]): f["status"] for f in cli(["--root", snap, "doctor", "--json"]).json()["findings"]}
     diff = {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)}
     assert diff == {("dev-vfio-permissions", "host"): ("pass", "cannot-tell")}, diff
+
+
+def test_readme_example_is_current(cli, tmp_path, monkeypatch):
+    """The README's doctor example is what the tool prints."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    readme = (RECORDED.parents[2] / "README.md").read_text()
+    block = readme.split("$ vfioctl --demo doctor --no-host 82:00.0\n", 1)[1].split("$ echo $?", 1)[0]
+    r = cli(["--demo", "--format", "plain", "doctor", "--no-host", "82:00.0"])
+    assert r.code == 1 and r.out == block
