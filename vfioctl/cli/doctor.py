@@ -8,11 +8,6 @@ import typer
 from typing import Annotated
 
 from vfioctl.cli.app import _state, app
-from vfioctl.errors import EXIT_CANNOT_TELL, EXIT_DOCTOR_WARN, EXIT_NO, EXIT_OK
-
-#: worst finding -> exit status (documented in vfioctl(8), EXIT STATUS)
-DOCTOR_EXIT = {"pass": EXIT_OK, "cannot-tell": EXIT_CANNOT_TELL,
-               "warn": EXIT_DOCTOR_WARN, "fail": EXIT_NO}
 
 
 @app.command("doctor")
@@ -47,8 +42,7 @@ def doctor_cmd(
             if fn not in fns:
                 fns.append(fn)
     report = doctor(host, st.root_path(), fns, host_checks=not no_host)
-    code = DOCTOR_EXIT[report.worst]
-    d = doctor_doc(report, code)
+    d = doctor_doc(report)
     out.emit(d, lambda c: render_doctor(d, c, verbose=verbose))
-    if code:
-        raise typer.Exit(code)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)

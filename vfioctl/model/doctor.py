@@ -53,6 +53,14 @@ class DoctorReport:
     def worst(self) -> str:
         return max((f.status for f in self.findings), key=RANK.__getitem__, default=PASS)
 
+    @property
+    def exit_code(self) -> int:
+        """The exit status of ``vfioctl doctor``: from the worst finding
+        (documented in vfioctl(8)): 0 pass, 10 cannot-tell, 11 warn, 1 fail."""
+        from vfioctl.errors import EXIT_CANNOT_TELL, EXIT_DOCTOR_WARN, EXIT_NO, EXIT_OK
+        return {PASS: EXIT_OK, CANNOT_TELL: EXIT_CANNOT_TELL, WARN: EXIT_DOCTOR_WARN,
+                FAIL: EXIT_NO}[self.worst]
+
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in STATUSES}
         for f in self.findings:

@@ -21,9 +21,10 @@ def finding(f: Finding) -> dict:
             "remedy": f.remedy}
 
 
-def doctor_doc(r: DoctorReport, exit_code: int) -> dict:
+def doctor_doc(r: DoctorReport) -> dict:
+    """The JSON renderer of a :class:`DoctorReport` (schema vfioctl/1)."""
     return doc("doctor", root=r.root, cpu_vendor=r.cpu_vendor, devices=list(r.devices),
-               worst=r.worst, exit_code=exit_code, counts=r.counts(),
+               worst=r.worst, exit_code=r.exit_code, counts=r.counts(),
                findings=[finding(f) for f in r.findings], warnings=list(r.warnings))
 
 
