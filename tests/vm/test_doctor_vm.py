@@ -103,3 +103,27 @@ def test_doctor_verdicts_in_the_guest(res):
     assert f[("dev-vfio-permissions", "host")]["status"] == "warn"
     # running as root in the guest: nothing is cannot-tell for lack of privilege
     assert not [x for x in d["findings"] if x["status"] == "cannot-tell" and "not root" in x["meaning"]]
+
+
+def test_both_virt_host_validate_lines_on_an_amd_iommu_guest(vm_boot):
+    """A third guest where virt-host-validate prints *both* IOMMU lines: QEMU's
+    amd-iommu gives an ACPI IVRS table that matches TCG's svm CPU (line 1
+    PASS), but the test kernel has no CONFIG_AMD_IOMMU, so no IOMMU group
+    exists (line 2 WARN: "IOMMU appears to be disabled in kernel").  noiommu is
+    switched off (the last vfio.enable_unsafe_noiommu_mode wins) so no fake
+    group hides that."""
+    res = vm_boot("noiommu", [
+        {"name": "vhv", "sh": "virt-host-validate qemu; echo \"virt-host-validate rc=$?\""},
+        {"name": "doctor", "cli": ["doctor", "--json"]},
+    ], append="vfio.enable_unsafe_noiommu_mode=0", qemu_extra=("-device", "amd-iommu"))
+    vhv = res.step("vhv")["stdout"]
+    lines = {ln["what"]: ln["status"] for ln in peer_vhv.relevant(peer_vhv.parse(vhv))}
+    assert lines == {"Checking for device assignment IOMMU support": "PASS",
+                     "Checking if IOMMU is enabled by kernel": "WARN"}, vhv
+    d = json.loads(res.step("doctor")["stdout"])
+    problems = peer_vhv.compare(vhv, d)
+    assert not problems, "\n".join(problems) + "\n--- virt-host-validate:\n" + vhv
+    f = {(x["check"], x["subject"]): x for x in d["findings"]}
+    assert "IVRS" in f[("iommu-firmware", "host")]["meaning"]
+    assert "CONFIG_AMD_IOMMU" in f[("iommu-kernel", "host")]["remedy"]
+    assert f[("noiommu", "host")]["status"] == "pass"

@@ -31,7 +31,8 @@ E = Evidence
 #: the IOMMU is on by default when IVRS exists: only "off" settings block it)
 INTEL_PARAM = "intel_iommu=on"
 AMD_NOTE = ("AMD-Vi is on by default when the IVRS table exists: remove amd_iommu=off / "
-            "iommu=off from the kernel command line")
+            "iommu=off from the kernel command line, and use a kernel built with "
+            "CONFIG_AMD_IOMMU")
 
 
 def _vendor_kind(vendor: str | None) -> str | None:
