@@ -127,3 +127,24 @@ def test_both_virt_host_validate_lines_on_an_amd_iommu_guest(vm_boot):
     assert "IVRS" in f[("iommu-firmware", "host")]["meaning"]
     assert "CONFIG_AMD_IOMMU" in f[("iommu-kernel", "host")]["remedy"]
     assert f[("noiommu", "host")]["status"] == "pass"
+
+
+def test_noiommu_groups_fool_virt_host_validate_not_doctor(vm_boot):
+    """The same amd-iommu guest with noiommu on: vfio-pci devices get fake
+    vfio-noiommu groups, /sys/kernel/iommu_groups has entries, and
+    virt-host-validate (which only counts them) says the IOMMU is enabled by
+    the kernel.  It is not: doctor fails that check and says why.  This is the
+    one line where the verdicts differ, on purpose."""
+    res = vm_boot("noiommu", [
+        {"name": "vhv", "sh": "virt-host-validate qemu; echo \"virt-host-validate rc=$?\""},
+        {"name": "doctor", "cli": ["doctor", "--json"]},
+    ], qemu_extra=("-device", "amd-iommu"))
+    vhv = res.step("vhv")["stdout"]
+    lines = {ln["what"]: ln["status"] for ln in peer_vhv.relevant(peer_vhv.parse(vhv))}
+    assert lines == {"Checking for device assignment IOMMU support": "PASS",
+                     "Checking if IOMMU is enabled by kernel": "PASS"}, vhv
+    d = json.loads(res.step("doctor")["stdout"])
+    problems = peer_vhv.compare(vhv, d)
+    assert len(problems) == 1 and problems[0].startswith("Checking if IOMMU is enabled by kernel"), problems
+    k = next(x for x in d["findings"] if x["check"] == "iommu-kernel")
+    assert k["status"] == "fail" and "fake vfio-noiommu groups" in k["meaning"], k

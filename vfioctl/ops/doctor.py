@@ -185,6 +185,9 @@ class Doctor:
             why = (f"{iommu_off} is on the kernel command line" if iommu_off else
                    "no IOMMU driver is active" if not units else
                    "IOMMU units exist but no device is in an IOMMU group")
+            if fake and not real:
+                why += (f" (the {len(fake)} group(s) in /sys/kernel/iommu_groups are fake "
+                        "vfio-noiommu groups, which virt-host-validate counts as an IOMMU)")
             table = {"intel": "DMAR", "amd": "IVRS", "arm": "IORT"}.get(self.kind)
             remedy = (_kernel_remedy(self.kind) if not iommu_off else
                       f"remove {iommu_off} from the kernel command line"
