@@ -13,9 +13,12 @@ Exit codes (documented in vfioctl(8), EXIT STATUS):
   7  the kernel refused the operation (errno kept in the JSON error object)
   8  the operation ran but verification failed (a function vanished, config unreadable)
   9  backend unavailable (unknown --backend, VFIO nodes missing)
- 10  cannot tell: doctor's worst finding is "cannot tell" (vfioctl could not see what it needed; run as root)
+ 10  cannot tell: reset-info, check or hot-reset's preflight could not see what the verdict depends on (other users' open files, config space, broken sysfs entries), or doctor's worst finding is "cannot tell"; the message says what, and how to see it (usually: run as root)
  11  doctor: the worst finding is a warning (no failure)
- 70  internal error (a bug: please report it with the traceback)
+ 70  internal error (a bug: please report it; VFIOCTL_DEBUG=1 shows the traceback)
+ 74  the output could not be written (a full disk, a closed stdout)
+130  interrupted (SIGINT)
+141  the reader of the output went away (EPIPE/SIGPIPE, e.g. '| head -1')
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ EXIT_BACKEND = 9
 EXIT_CANNOT_TELL = 10
 EXIT_DOCTOR_WARN = 11
 EXIT_INTERNAL = 70
+EXIT_OUTPUT = 74
+EXIT_INTERRUPTED = 130
+EXIT_PIPE = 141
 
 EXIT_CODES = {
     EXIT_OK: "success",
@@ -47,7 +53,10 @@ EXIT_CODES = {
     EXIT_BACKEND: "backend unavailable",
     EXIT_CANNOT_TELL: "cannot tell: what the verdict depends on could not be seen (run as root)",
     EXIT_DOCTOR_WARN: "doctor: the worst finding is a warning",
-    EXIT_INTERNAL: "internal error",
+    EXIT_INTERNAL: "internal error (a bug; VFIOCTL_DEBUG=1 shows the traceback)",
+    EXIT_OUTPUT: "the output could not be written (full disk, closed stdout)",
+    EXIT_INTERRUPTED: "interrupted (SIGINT)",
+    EXIT_PIPE: "the reader of the output went away (EPIPE/SIGPIPE)",
 }
 
 

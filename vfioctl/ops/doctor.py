@@ -842,5 +842,11 @@ def doctor(host: Host, root: Root | str, devices: list[PciFunction] | None = Non
     fns = default_devices(host) if devices is None else devices
     for fn in fns:
         d.device_checks(fn)
+    warnings = list(host.warnings)
+    for w in root.warnings:  # what doctor's own reads skipped (links out, FIFOs, oversize)
+        if not root.live:
+            w = w.replace(root.path + "/", "/")
+        if w not in warnings:
+            warnings.append(w)
     return DoctorReport(root=host.root, cpu_vendor=d.cpu.vendor, findings=d.out,
-                        devices=[str(f.address) for f in fns], warnings=list(host.warnings))
+                        devices=[str(f.address) for f in fns], warnings=warnings)

@@ -1,9 +1,10 @@
 """Host and device facts for ``vfioctl doctor``, read under one root.
 
-Everything here is a bounded, non-blocking read of one file below the root
-(``proc/cmdline``, ``sys/firmware/acpi/tables/DMAR``, ``sys/module/*``,
-``proc/modules``, ``lib/modules/<release>/modules.builtin``, ``dev/vfio/*``
-metadata, ...).  Each accessor returns the *node path* it looked at (as the
+Everything here is a read of one file below the root through the confined
+Root API (:mod:`vfioctl.sysfs.root`: resolved inside the root, only regular
+files opened, non-blocking, bounded per kind): ``proc/cmdline``,
+``sys/firmware/acpi/tables/DMAR``, ``sys/module/*``, ``proc/modules``,
+``lib/modules/<release>/modules.builtin``, ``dev/vfio/*`` metadata, ....  Each accessor returns the *node path* it looked at (as the
 kernel names it, ``/proc/cmdline``) together with the value, so a finding can
 show its evidence; ``None`` means the file was absent or unreadable.
 
@@ -14,7 +15,6 @@ capability, power and liveness, vendor-reset, boot_vga).
 
 from __future__ import annotations
 
-import os
 import stat
 from dataclasses import dataclass
 
@@ -33,39 +33,12 @@ ETC_GROUP = "etc/group"
 ETC_PASSWD = "etc/passwd"
 
 #: bounded reads: sysfs attributes are at most a page; /proc files can be long
+#: (their size bound on a fixture root is ``LIMITS["host"]`` of the root module)
 SMALL = 4096
 LARGE = 1 << 20
 
 
-def read_bounded(path: str, limit: int = SMALL) -> bytes | None:
-    """At most ``limit`` bytes of a regular (or sysfs/proc) file; never blocks
-    on a FIFO or a device node; None when absent or unreadable."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None  # never open a FIFO or a device node (side effects, blocking)
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        chunks, left = [], limit
-        while left > 0:
-            b = os.read(fd, min(left, 65536))
-            if not b:
-                break
-            chunks.append(b)
-            left -= len(b)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _text(path: str, limit: int = SMALL) -> str | None:
-    b = read_bounded(path, limit)
+def _decode(b: bytes | None) -> str | None:
     return None if b is None else b.decode("utf-8", "replace").strip()
 
 
@@ -104,36 +77,29 @@ class HostFacts:
         self.root = root
         self._cache: dict = {}
 
-    # -- helpers --
+    # -- helpers: every access goes through the confined Root API --
+    #    (resolved inside the root, lstat first, only regular files opened,
+    #    O_NONBLOCK|O_NOFOLLOW, bounded by kind; see vfioctl.sysfs.root)
     def node(self, rel: str) -> str:
         return "/" + rel
-
-    def inside(self, path: str) -> bool:
-        """Whether ``path`` resolves below the root (a link in a fixture or
-        snapshot must not lead vfioctl out of it)."""
-        if self.root.live:
-            return True
-        real = os.path.realpath(path)
-        base = os.path.realpath(self.root.path)
-        return real == base or real.startswith(base + os.sep)
 
     def text(self, rel: str, limit: int = SMALL) -> str | None:
         key = ("text", rel, limit)
         if key not in self._cache:
-            p = self.root.join(rel)
-            self._cache[key] = _text(p, limit) if self.inside(p) else None
+            kind = "attribute" if limit <= SMALL else "host"
+            self._cache[key] = _decode(self.root.read(self.root.join(rel), limit, kind))
         return self._cache[key]
 
     def exists(self, rel: str) -> bool:
-        return os.path.lexists(self.root.join(rel))
+        return self.root.lexists(self.root.join(rel))
+
+    def isdir(self, rel: str) -> bool:
+        return self.root.isdir(self.root.join(rel))
 
     def listdir(self, rel: str) -> list[str] | None:
-        p = self.root.join(rel)
-        if not self.inside(p):
-            return None
         try:
-            return sorted(os.listdir(p))
-        except OSError:
+            return sorted(self.root.listdir(self.root.join(rel)))
+        except OSError:  # missing, unreadable, or a link leading out of the root
             return None
 
     # -- kernel --
@@ -184,7 +150,7 @@ class HostFacts:
     def acpi_table(self, name: str) -> bool | None:
         """Whether ``/sys/firmware/acpi/tables/NAME`` exists; None when the
         tables directory itself is absent (no ACPI, or not in a snapshot)."""
-        if not os.path.isdir(self.root.join(ACPI_TABLES)):
+        if not self.isdir(ACPI_TABLES):
             return None
         return self.exists(f"{ACPI_TABLES}/{name}")
 
@@ -216,7 +182,7 @@ class HostFacts:
     def modules_builtin(self) -> tuple[str, frozenset[str]] | None:
         """(node path, module names) of ``lib/modules/<release>/modules.builtin``."""
         rel = self.osrelease()
-        if not rel or "/" in rel:
+        if not rel or "/" in rel or rel in (".", ".."):
             return None
         p = f"{LIB_MODULES}/{rel}/modules.builtin"
         t = self.text(p, LARGE)
@@ -233,7 +199,7 @@ class HostFacts:
         return self.text(f"{MODULES_DIR}/{module}/parameters/{param}")
 
     def module_dir(self, module: str) -> bool:
-        return os.path.isdir(self.root.join(f"{MODULES_DIR}/{module}"))
+        return self.isdir(f"{MODULES_DIR}/{module}")
 
     # -- nodes --
     def _names(self, rel: str) -> dict[int, str]:
@@ -250,8 +216,8 @@ class HostFacts:
 
     def node_info(self, node_path: str) -> NodeInfo:
         try:
-            st = os.lstat(self.root.node(node_path))
-        except OSError:
+            st = self.root.lstat(self.root.node(node_path))
+        except OSError:  # absent, or its directory leads out of the root
             return NodeInfo(node_path, False)
         return NodeInfo(node_path, True, stat.S_ISCHR(st.st_mode), stat.S_IMODE(st.st_mode),
                         st.st_uid, st.st_gid, self._names(ETC_PASSWD).get(st.st_uid),
@@ -260,15 +226,13 @@ class HostFacts:
     # -- devices --
     def device_dir(self, sysfs_path: str) -> str:
         """Real directory of a function (``PciFunction.sysfs_path`` is relative to sys/)."""
-        return self.root.join("sys/" + sysfs_path)
+        return self.root.sys(sysfs_path)
 
     def device_attr(self, sysfs_path: str, attr: str) -> str | None:
-        p = os.path.join(self.device_dir(sysfs_path), attr)
-        return _text(p) if self.inside(p) else None
+        return _decode(self.root.read(f"{self.device_dir(sysfs_path)}/{attr}", SMALL, "attribute"))
 
     def device_config(self, sysfs_path: str) -> bytes | None:
-        p = os.path.join(self.device_dir(sysfs_path), "config")
-        return read_bounded(p, 4096) if self.inside(p) else None
+        return self.root.read(f"{self.device_dir(sysfs_path)}/config", 4096, "config")
 
 
 # -- config space: the bits doctor needs beyond ResetCaps -----------------------
