@@ -166,7 +166,7 @@ def test_exit_codes(cli, tmp_path):
         root = ds.healthy(str(tmp_path / "ok"))
         assert cli(["--root", root, "doctor"]).code == 0
         root = ds.build_variant("holders-warn", str(tmp_path / "w"))
-        assert cli(["--root", root, "doctor"]).code == 11
+        assert cli(["--root", root, "doctor"]).code == 13
         root = ds.build_variant("interrupt-remapping-cannot-tell", str(tmp_path / "c"))
         assert cli(["--root", root, "doctor"]).code == 10
         root = ds.build_variant("config-alive-fail", str(tmp_path / "f"))

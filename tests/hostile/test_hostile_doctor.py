@@ -18,7 +18,7 @@ from vfioctl.testing import doctor_scenarios as ds
 from .conftest import check, run, tmp_leftovers
 
 BAIT = "b41t-from-outside"
-VERDICTS = (0, 1, 10, 11)   # doctor: pass, fail, cannot-tell, warn
+VERDICTS = (0, 1, 10, 13)   # doctor: pass, fail, cannot-tell, warn
 
 
 @pytest.fixture(scope="module")

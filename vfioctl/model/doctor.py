@@ -56,7 +56,7 @@ class DoctorReport:
     @property
     def exit_code(self) -> int:
         """The exit status of ``vfioctl doctor``: from the worst finding
-        (documented in vfioctl(8)): 0 pass, 10 cannot-tell, 11 warn, 1 fail."""
+        (documented in vfioctl(8)): 0 pass, 10 cannot-tell, 13 warn, 1 fail."""
         from vfioctl.errors import EXIT_CANNOT_TELL, EXIT_DOCTOR_WARN, EXIT_NO, EXIT_OK
         return {PASS: EXIT_OK, CANNOT_TELL: EXIT_CANNOT_TELL, WARN: EXIT_DOCTOR_WARN,
                 FAIL: EXIT_NO}[self.worst]
