@@ -192,6 +192,7 @@ def reset_info_cmd(
 def _register_mutations() -> None:
     from vfioctl.cli import mutate  # noqa: F401  (registers hot-reset, reset, check)
     from vfioctl.cli import admin  # noqa: F401  (registers completion, snapshot, watch)
+    from vfioctl.cli import tree  # noqa: F401  (registers tree)
 
 
 _register_mutations()
