@@ -40,6 +40,10 @@ _vfioctl_value() {  # COMMAND OPTION VALUE OPTPREFIX; fails when OPTION takes no
         list:--driver|list:-d) : ;;
         snapshot:--from-umockdev) _vfioctl_files -f "$3" "$4" ;;
         watch:--count) : ;;
+        tree:--group|tree:-g) _vfioctl_dyn groups "$3" "$4" ;;
+        tree:--class|tree:-c) _vfioctl_words "$3" "$4" accelerator audio bridge crypto display gpu multimedia network nic nvme serial-bus storage usb ;;
+        tree:--driver|tree:-d) : ;;
+        tree:--format|tree:-f) _vfioctl_words "$3" "$4" text json dot ;;
         *) return 1 ;;
     esac
 }
@@ -92,6 +96,7 @@ _vfioctl() {
                 list:--group|list:-g|list:--class|list:-c|list:--driver|list:-d) skip=1 ;;
                 snapshot:--from-umockdev) skip=1 ;;
                 watch:--count) skip=1 ;;
+                tree:--group|tree:-g|tree:--class|tree:-c|tree:--driver|tree:-d|tree:--format|tree:-f) skip=1 ;;
                 *:-*) ;;
                 *) npos=$((npos + 1)) ;;
             esac
@@ -107,7 +112,7 @@ _vfioctl() {
         if [[ $cur == -* ]]; then
             _vfioctl_words "$cur" "" --root --demo --backend --format --quiet -q --json --version --install-completion --show-completion --help -h
         else
-            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch
+            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch tree
         fi
     else
         case $cmd in
@@ -193,6 +198,15 @@ _vfioctl() {
                 ;;
             watch)
                 _vfioctl_words "$cur" "" --count --json --help -h
+                ;;
+            tree)
+                if [[ $cur == -* ]]; then
+                    _vfioctl_words "$cur" "" --vfio --group -g --class -c --driver -d --all -a --ascii --format -f --json --help -h
+                else
+                    case $npos in
+                        *) _vfioctl_dyn devices "$cur" '' ;;
+                    esac
+                fi
                 ;;
         esac
     fi

@@ -52,6 +52,7 @@ USER_PATHS = {
 DEVICE_KINDS = {
     "show": "devices",
     "reset-info": "devices",
+    "tree": "devices",
     "hot-reset": "vfio-devices",
     "reset": "vfio-devices",
     "check": "vfio-devices",
