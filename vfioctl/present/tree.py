@@ -136,7 +136,9 @@ def short_name(f: dict, labelled: bool = False) -> str:
     """The device name; else the vendor and, unless a role label says it, the class."""
     if f.get("device_name"):
         return f["device_name"]
-    parts = [f.get("vendor_name")] + ([] if labelled else [f.get("class_name")])
+    if labelled:
+        return f.get("vendor_name") or ""
+    parts = [f.get("vendor_name"), f.get("class_name")]
     return " ".join(x for x in parts if x and x != "?") or f.get("class_name") or "?"
 
 
@@ -348,13 +350,18 @@ def _footer(p: dict, idx: int | None, width, g: Glyphs) -> list:
     out += _wrap(f"verdict: hot reset of {p['target']} "
                  f"{'POSSIBLE' if p['possible'] else 'NOT possible'}"
                  + (f" (default mode: {p['default_mode']})" if p["possible"] else ""),
-                 width, "  ", "ok" if p["possible"] else "bad", "  ")
+                 width, "    ", "ok" if p["possible"] else "bad", "  ")
     return out
 
 
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "replace").decode("ascii")
+
+
 def render_text(d: dict, *, width: int | None = None, unicode: bool = True) -> str:
-    return "".join("".join(t for t, _ in ln).rstrip() + "\n"
-                   for ln in render_lines(d, width=width, unicode=unicode))
+    out = "".join("".join(t for t, _ in ln).rstrip() + "\n"
+                  for ln in render_lines(d, width=width, unicode=unicode))
+    return out if unicode else _ascii(out)
 
 
 def write_text(d: dict, stream, *, width: int | None, unicode: bool, colour: bool) -> None:
@@ -368,7 +375,7 @@ def write_text(d: dict, stream, *, width: int | None, unicode: bool, colour: boo
     for ln in render_lines(d, width=width, unicode=unicode):
         t = Text()
         for text, style in ln:
-            t.append(text, style=STYLES.get(style or "", ""))
+            t.append(text if unicode else _ascii(text), style=STYLES.get(style or "", ""))
         t.rstrip()
         con.print(t)
 
@@ -441,6 +448,7 @@ def render_dot(d: dict) -> str:
             lines = [f["address"] + (f"  [{ROLE_LABELS[n['role']]}]"
                                      if n["role"] in ROLE_LABELS else ""),
                      ellipsize(short_name(f, n["role"] in ROLE_LABELS), 40, "...")]
+            lines = [ln for ln in lines if ln]
             det = f["driver"] or "no driver"
             v = _vfio(f)
             lines.append(det + (f", {v}" if v else ""))

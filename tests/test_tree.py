@@ -1,0 +1,338 @@
+"""``vfioctl tree``: goldens over every fixture tree and the recorded real-kernel
+trees (60 and 120 columns, UTF-8 and ASCII, JSON, DOT), the DOT rendered by
+Graphviz without warnings, and the view's promises (pruning, width, ASCII,
+colour) checked directly."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import golden, normalize, pretty
+from vfioctl import JSON_SCHEMA
+from vfioctl.testing import scenarios
+
+#: the reset(s) drawn on each tree (several DEVICEs draw several scopes)
+TARGETS = {
+    "dual-function": ["0000:81:00.0"], "gpu-audio-host-driver": ["0000:01:00.0"],
+    "root-bus": ["0000:00:05.0"], "pcie-switch": ["0000:02:00.1", "0000:04:00.0"],
+    "pci-bridge": ["07:01.0"], "sriov": ["0000:3b:02.1"], "noiommu": ["0000:02:00.0"],
+    "no-cdev": ["vfio0"], "held-group": ["0000:81:00.1"], "broken": ["0000:01:00.0"],
+    "demo": ["0000:82:00.0"], "qemu-q35": ["0000:04:01.0", "0000:09:00.0"],
+    "qemu-q35-noiommu": ["0000:01:00.0"],
+    # recorded from the real kernel (tests/fixtures/recorded)
+    "rec:qemu-q35-intel-iommu": ["0000:09:00.0", "0000:02:00.0", "0000:04:01.0"],
+    "rec:qemu-q35-noiommu": ["0000:01:00.0"],
+}
+TREES = sorted(TARGETS)
+ADDR = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
+
+
+def test_every_fixture_tree_has_a_golden():
+    assert {t for t in TREES if not t.startswith("rec:")} == set(scenarios.SCENARIOS)
+
+
+@pytest.fixture
+def tree_root(build, recorded):
+    def get(name: str) -> str:
+        return recorded(name[4:]) if name.startswith("rec:") else build(name)
+    return get
+
+
+def _text(cli, root, args, width, lang, monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(width))
+    monkeypatch.setenv("LANG", lang)
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_CTYPE", raising=False)
+    r = cli(["--root", root, "tree", *args])
+    assert r.code == 0, r.err
+    return r.out
+
+
+@pytest.mark.parametrize("name", TREES)
+def test_tree_golden(cli, tree_root, monkeypatch, name):
+    root = tree_root(name)
+    slug = name.replace("rec:", "recorded-")
+    args = ["--all", *TARGETS[name]]
+    for width in (60, 120):
+        for lang, enc in (("C.UTF-8", "utf8"), ("C", "ascii")):
+            out = _text(cli, root, args, width, lang, monkeypatch)
+            golden(f"tree-{slug}.{width}.{enc}.txt", normalize(out, root))
+            lines = out.splitlines()
+            # fits the width; an address is never broken across lines
+            assert max(len(ln) for ln in lines) <= width, name
+            if enc == "ascii":
+                assert out.isascii()
+            else:
+                assert "├── " in out or "└── " in out
+    # every function of the host appears, whole, in the unfiltered tree
+    r = cli(["--root", root, "list", "--json"])
+    addrs = {f["address"] for f in r.json()["functions"]}
+    assert addrs <= set(ADDR.findall(out)), addrs - set(ADDR.findall(out))
+
+    r = cli(["--root", root, "tree", *args, "--json"])
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["schema"] == JSON_SCHEMA and d["command"] == "tree"
+    golden(f"tree-{slug}.json", pretty(normalize(r.out, root)))
+    r = cli(["--root", root, "tree", *args, "--format", "dot"])
+    assert r.code == 0, r.err
+    golden(f"tree-{slug}.dot", normalize(r.out, root))
+    _renders(r.out)
+
+
+def _dot() -> str:
+    path = shutil.which("dot")
+    if not path:
+        pytest.fail("dot is not installed (Debian package graphviz; ./scripts/test installs it)")
+    return path
+
+
+def _renders(dot_text: str) -> str:
+    p = subprocess.run([_dot(), "-Tsvg"], input=dot_text, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    assert "<svg" in p.stdout
+    return p.stdout
+
+
+def _nodes(n):
+    yield n
+    for c in n["children"]:
+        yield from _nodes(c)
+
+
+def _by_name(d):
+    return {n["name"]: n for r in d["roots"] for n in _nodes(r)}
+
+
+# -- the issue's "done when": vfioctl --demo tree 0000:82:00.0 -------------------
+
+def test_demo_rtx3090_text(cli, monkeypatch):
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    for width in ("60", "120"):
+        monkeypatch.setenv("COLUMNS", width)
+        r = cli(["--demo", "tree", "0000:82:00.0"])
+        assert r.code == 0, r.err
+        out = r.out
+        # the bus reset at the root port, the target, and the audio function
+        # that blocks it, marked differently
+        bridge = out[out.index("0000:80:02.0"):]
+        assert "⟲ RESET bus 0000:82 and below" in bridge.split("0000:82:00.0")[0]
+        gpu = out[out.index("0000:82:00.0"):out.index("0000:82:00.1")]
+        assert "◀ TARGET" in gpu and "✗" not in gpu
+        audio = out[out.index("0000:82:00.1"):].split("0000:80:03.0")[0]
+        assert "✗ hit, NOT in dev_set" in audio and "snd_hda_intel" in audio
+        # why it is refused, per access mode, in the footer
+        assert "legacy groups: refused" in out and "iommufd (cdev): refused" in out
+        assert "group 44 is not viable: 0000:82:00.1 is bound to" in " ".join(out.split())
+        assert "NOT possible" in out
+        # only socket 1 is drawn; socket 0 is named as hidden
+        assert "0000:03:00.0" not in out and "pci0000:00" in out
+
+
+def test_demo_rtx3090_json(cli):
+    r = cli(["--demo", "tree", "0000:82:00.0", "--json"])
+    d = r.json()
+    [p] = d["resets"]
+    assert p["kind"] == "bus" and p["bridge"] == "0000:80:02.0" and not p["possible"]
+    assert {a["address"] for a in p["affected"]} == {"0000:82:00.0", "0000:82:00.1"}
+    nodes = _by_name(d)
+    assert nodes["0000:80:02.0"]["marks"] == [
+        {"scope": 0, "target": False, "hit": False, "in_dev_set": None, "blocks": False,
+         "held_by": [], "reset_point": "bus"}]
+    gpu, audio = nodes["0000:82:00.0"], nodes["0000:82:00.1"]
+    assert gpu["marks"][0]["target"] and not gpu["marks"][0]["blocks"]
+    assert audio["marks"][0]["blocks"] and audio["marks"][0]["in_dev_set"] is False
+    # the same function object as list prints
+    lst = {f["address"]: f for f in cli(["--demo", "list", "--json"]).json()["functions"]}
+    assert gpu["function"] == lst["0000:82:00.0"]
+    assert gpu["role"] == "endpoint" and nodes["0000:80:02.0"]["role"] == "root-port"
+    assert d["hidden_root_complexes"] == ["pci0000:00"]
+    assert list(nodes) [0] == "pci0000:80"
+
+
+def test_demo_rtx3090_dot_renders(cli, tmp_path):
+    r = cli(["--demo", "tree", "0000:82:00.0", "--format", "dot"])
+    assert r.code == 0, r.err
+    svg = _renders(r.out)
+    assert "cluster_group_44" in svg and "RESET bus 0000:82 and below" in svg
+    assert "NOT in dev_set" in svg and "NOT possible" in svg
+
+
+def test_readme_picture_is_fresh(cli):
+    """docs/tree-demo.svg is what `dot -Tsvg` draws from the current tool."""
+    from tests.conftest import ROOT
+    r = cli(["--demo", "tree", "0000:82:00.0", "--format", "dot"])
+    svg = _renders(r.out)
+    path = ROOT / "docs" / "tree-demo.svg"
+    import os
+    if os.environ.get("VFIOCTL_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(svg)
+    assert path.read_text() == svg, "regenerate with VFIOCTL_UPDATE_GOLDEN=1"
+
+
+# -- structure ---------------------------------------------------------------
+
+def test_hierarchy_levels(cli):
+    d = cli(["--demo", "tree", "--json"]).json()
+    assert [r["name"] for r in d["roots"]] == ["pci0000:00", "pci0000:80"]
+    n = _by_name(d)
+    # root port -> slot 2 -> switch upstream -> downstream -> slot 10 -> GPU + audio
+    assert [c["name"] for c in n["0000:00:02.0"]["children"]] == ["2"]
+    slot2 = n["0000:00:02.0"]["children"][0]
+    assert slot2["type"] == "slot" and slot2["hotplug_slot"]["reset_capable"]
+    assert slot2["children"][0]["role"] == "switch-upstream-port"
+    assert [c["role"] for c in n["0000:01:00.0"]["children"]] == [
+        "switch-downstream-port", "switch-downstream-port"]
+    assert [c["name"] for c in n["10"]["children"]] == ["0000:03:00.0", "0000:03:00.1"]
+    # VFs below their PF, not beside it
+    assert [c["name"] for c in n["0000:05:00.0"]["children"]] == [
+        f"0000:05:00.{i}" for i in range(2, 6)]
+    assert all(c["role"] == "vf" for c in n["0000:05:00.0"]["children"])
+    assert [c["name"] for c in n["0000:00:03.0"]["children"]] == ["0000:05:00.0", "0000:05:00.1"]
+    # the PCIe-to-PCI bridge and the conventional devices behind it
+    assert n["0000:83:00.0"]["role"] == "pcie-to-pci-bridge"
+    assert n["0000:00:01.0"]["role"] == "rc-integrated-endpoint"
+    assert n["0000:80:00.0"]["role"] == "host-bridge"
+
+
+def test_filters_keep_the_path_to_the_root(cli):
+    d = cli(["--demo", "tree", "--class", "nvme", "--json"]).json()
+    assert d["filtered"]
+    n = _by_name(d)
+    assert [k for k, v in n.items() if v["matched"]] == ["0000:04:00.0"]
+    assert set(n) == {"pci0000:00", "0000:00:02.0", "2", "0000:01:00.0", "0000:02:01.0",
+                      "0000:04:00.0"}
+    d = cli(["--demo", "tree", "--vfio", "--json"]).json()
+    n = _by_name(d)
+    matched = {k for k, v in n.items() if v["matched"]}
+    lst = {f["address"] for f in cli(["--demo", "list", "--vfio", "--json"]).json()["functions"]}
+    assert matched == lst
+    assert "0000:82:00.1" not in n and "0000:00:1f.4" not in n
+    # a VF's path goes through its PF
+    assert "0000:05:00.0" in n and not n["0000:05:00.0"]["matched"]
+
+
+def test_filter_keeps_the_scope_of_a_device(cli):
+    """--vfio with DEVICE: the blocking snd_hda_intel function is still drawn."""
+    d = cli(["--demo", "tree", "--vfio", "0000:82:00.0", "--json"]).json()
+    n = _by_name(d)
+    assert not n["0000:82:00.1"]["matched"] and n["0000:82:00.1"]["marks"][0]["blocks"]
+
+
+def test_several_devices_several_scopes(cli, monkeypatch):
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    r = cli(["--demo", "tree", "03:00.0", "0000:05:00.3", "0000:00:01.0"])
+    out = r.out
+    assert "#1 ⟲ SLOT RESET" in out and "#2 ⟲ RESET bus 0000:05 and below" in out
+    assert "#3 ◀ TARGET (no hot reset)" in out
+    assert "#1 ✗ hit while held" in out
+    assert out.count("Hot reset of ") == 3
+    d = cli(["--demo", "tree", "03:00.0", "0000:05:00.3", "--json"]).json()
+    assert [p["target"] for p in d["resets"]] == ["0000:03:00.0", "0000:05:00.3"]
+    assert _by_name(d)["10"]["marks"][0]["reset_point"] == "slot"
+
+
+def test_same_device_twice_is_one_scope(cli):
+    d = cli(["--demo", "tree", "82:00.0", "0000:82:00.0", "vfio10", "--json"]).json()
+    assert len(d["resets"]) == 1
+
+
+def test_bad_input(cli):
+    r = cli(["--demo", "tree", "99:00.0"])
+    assert r.code == 3 and r.err.startswith("vfioctl: error:") and "Traceback" not in r.err
+    r = cli(["--demo", "tree", "--format", "svg"])
+    assert r.code == 2 and "text, json or dot" in r.err
+    r = cli(["--demo", "tree", "--class", "toaster"])
+    assert r.code == 2 and "unknown class" in r.err
+    r = cli(["--demo", "tree", "--format", "json", "99:00.0"])
+    assert r.code == 3 and r.json()["error"]
+
+
+# -- output decisions ---------------------------------------------------------
+
+class _Stream(io.StringIO):
+    def __init__(self, encoding=None, tty=False):
+        super().__init__()
+        self._enc, self._tty = encoding, tty
+
+    @property
+    def encoding(self):
+        return self._enc
+
+    def isatty(self):
+        return self._tty
+
+
+@pytest.mark.parametrize("env,enc,ascii_only,expect", [
+    ({"LANG": "en_US.UTF-8"}, "utf-8", False, True),
+    ({"LANG": "C.utf8"}, None, False, True),
+    ({"LANG": "C"}, "utf-8", False, False),            # Python coerces C to UTF-8; the tty is not
+    ({"LANG": "POSIX"}, None, False, False),
+    ({"LANG": "en_US.UTF-8", "LC_ALL": "C"}, "utf-8", False, False),
+    ({"LANG": "C", "LC_CTYPE": "de_DE.UTF-8"}, "utf-8", False, True),
+    ({"LANG": "de_DE.ISO-8859-1"}, "iso8859-1", False, False),
+    ({}, "utf-8", False, True),
+    ({}, "ANSI_X3.4-1968", False, False),              # the stream cannot encode it
+    ({"LANG": "en_US.UTF-8"}, "ascii", False, False),
+    ({"LANG": "en_US.UTF-8"}, "utf-8", True, False),  # --ascii
+])
+def test_use_unicode(env, enc, ascii_only, expect):
+    from vfioctl.present.tree import use_unicode
+    assert use_unicode(_Stream(enc), env, ascii_only=ascii_only) is expect
+
+
+def test_use_colour():
+    from vfioctl.present.tree import use_colour
+    assert use_colour(_Stream(tty=True), "auto", {}) is True
+    assert use_colour(_Stream(tty=False), "auto", {}) is False
+    assert use_colour(_Stream(tty=True), "auto", {"NO_COLOR": "1"}) is False
+    assert use_colour(_Stream(tty=True), "plain", {}) is False
+    assert use_colour(_Stream(tty=False), "table", {}) is True
+    assert use_colour(_Stream(tty=False), "table", {"NO_COLOR": ""}) is False
+
+
+def test_colour_through_rich_and_never_under_no_color(cli, monkeypatch):
+    from vfioctl.present.tree import render_text, write_text
+    d = cli(["--demo", "tree", "0000:82:00.0", "--json"]).json()
+    buf = io.StringIO()
+    write_text(d, buf, width=120, unicode=True, colour=True)
+    coloured = buf.getvalue()
+    assert "\x1b[" in coloured
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", coloured)
+    assert plain == render_text(d, width=120, unicode=True)
+    # the command under NO_COLOR (set by conftest), even with --format table
+    r = cli(["--demo", "--format", "table", "tree", "0000:82:00.0"])
+    assert "\x1b[" not in r.out
+    monkeypatch.delenv("NO_COLOR")
+    r = cli(["--demo", "--format", "table", "tree", "0000:82:00.0"])
+    assert "\x1b[" in r.out
+
+
+def test_width_decision():
+    from vfioctl.present.tree import width_for
+    assert width_for(_Stream(), {"COLUMNS": "60"}) == 60
+    assert width_for(_Stream(), {}) is None        # a pipe: no limit
+    assert width_for(_Stream(), {"COLUMNS": "x"}) is None
+
+
+def test_names_shortened_before_anything_else():
+    from vfioctl.present.tree import ellipsize
+    assert ellipsize("GA102 High Definition Audio Controller", 20, "…") == "GA102 High Definiti…"
+    assert ellipsize("short", 20, "…") == "short"
+
+
+def test_non_ascii_names_in_ascii_mode(cli, build, monkeypatch):
+    """A name from the udev database/pci.ids with non-ASCII letters stays ASCII."""
+    from vfioctl.present.tree import render_text
+    d = cli(["--demo", "tree", "0000:82:00.0", "--json"]).json()
+    n = _by_name(d)["0000:82:00.0"]
+    n["function"]["device_name"] = "Größe™ GPU"
+    out = render_text(d, width=80, unicode=False)
+    assert out.isascii() and "Gr??e? GPU" in out
