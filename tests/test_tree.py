@@ -164,11 +164,13 @@ def test_demo_rtx3090_dot_renders(cli, tmp_path):
     assert "NOT in dev_set" in svg and "NOT possible" in svg
 
 
-def test_readme_picture_is_fresh(cli):
+def test_readme_picture_is_fresh(cli, monkeypatch):
     """docs/tree-demo.svg is what `dot -Tsvg` draws from the current tool (compared
-    by the text it shows, so that another graphviz version's layout does not matter)."""
+    by the text it shows, so that another graphviz version's layout does not matter),
+    with the demo's names (its own pci.ids, inside the demo root)."""
     import os
     from tests.conftest import ROOT
+    monkeypatch.delenv("VFIOCTL_PCI_IDS")
     r = cli(["--demo", "tree", "0000:82:00.0", "--format", "dot"])
     svg = _renders(r.out)
     path = ROOT / "docs" / "tree-demo.svg"
@@ -178,6 +180,7 @@ def test_readme_picture_is_fresh(cli):
     texts = lambda s: sorted(re.findall(r"<text[^>]*>([^<]*)</text>", s))  # noqa: E731
     assert texts(svg) and texts(path.read_text()) == texts(svg), \
         "docs/tree-demo.svg is stale: regenerate with VFIOCTL_UPDATE_GOLDEN=1"
+    assert "GA102 [GeForce RTX 3090]" in texts(svg)
 
 
 # -- structure ---------------------------------------------------------------

@@ -129,7 +129,8 @@ ROLE_LABELS = {
 STYLES = {"addr": "bold", "dim": "dim", "ok": "green", "bad": "bold red",
           "reset": "bold yellow", "target": "bold cyan", "tree": "dim", "head": "bold"}
 
-MIN_NAME = 12
+#: a name is shortened to keep its line whole only while this much of it stays
+MIN_NAME = 20
 
 
 def short_name(f: dict, labelled: bool = False) -> str:
@@ -249,7 +250,7 @@ def _fit(prefix: str, cont: str, n: dict, resets, g: Glyphs, width: int | None):
     if width is None or length(segs) <= width:
         return [segs]
     room = width - (length(segs) - len(name))
-    if name and room >= MIN_NAME:
+    if name and room >= min(MIN_NAME, len(name) - 1):
         return [one_line(ellipsize(name, room, g.ell))]
     # two or more lines: the name shortened on the first, the rest wrapped below
     line = list(first)
