@@ -66,11 +66,6 @@ class Node:
     children: list["Node"] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
 
-    def walk(self):
-        yield self
-        for c in self.children:
-            yield from c.walk()
-
 
 @dataclass
 class HostTree:
