@@ -510,6 +510,13 @@ def render_dot(d: dict) -> str:
             foot.append("")
         foot += ["".join(t for t, _ in ln)
                  for ln in _footer(p, i if many else None, 100, Glyphs(False))]
+    if d["hidden_root_complexes"]:
+        foot += ["", "not shown: " + ", ".join(d["hidden_root_complexes"]) + " (--all)"]
+    if resets:
+        foot += ["", "orange: the bridge or slot that is reset; double border: the target; "
+                     "dashed boxes: IOMMU groups",
+                 "green: hit, in the dev_set; red: hit and blocking (outside the dev_set, "
+                 "or held)"]
     if foot:
         out.append("  label=" + _lbl(foot, "\\l") + ";")
     out.append("}")
