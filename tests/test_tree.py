@@ -32,6 +32,14 @@ TREES = sorted(TARGETS)
 ADDR = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
 
 
+@pytest.fixture(autouse=True)
+def _utf8_locale(monkeypatch):
+    """A UTF-8 locale unless a test says otherwise, whatever the CI runner has."""
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_CTYPE", raising=False)
+
+
 def test_every_fixture_tree_has_a_golden():
     assert {t for t in TREES if not t.startswith("rec:")} == set(scenarios.SCENARIOS)
 
@@ -280,6 +288,9 @@ class _Stream(io.StringIO):
     ({"LANG": "en_US.UTF-8"}, "utf-8", False, True),
     ({"LANG": "C.utf8"}, None, False, True),
     ({"LANG": "C"}, "utf-8", False, False),            # Python coerces C to UTF-8; the tty is not
+    ({"LANG": "C", "LC_CTYPE": "C.UTF-8"}, "utf-8", False, False),  # ... by setting LC_CTYPE
+    ({"LC_CTYPE": "C.UTF-8"}, "utf-8", False, False),  # no locale at all: coerced too
+    ({"LANG": "en_US.UTF-8", "LC_CTYPE": "C.UTF-8"}, "utf-8", False, True),
     ({"LANG": "POSIX"}, None, False, False),
     ({"LANG": "en_US.UTF-8", "LC_ALL": "C"}, "utf-8", False, False),
     ({"LANG": "C", "LC_CTYPE": "de_DE.UTF-8"}, "utf-8", False, True),
@@ -342,3 +353,20 @@ def test_non_ascii_names_in_ascii_mode(cli, build, monkeypatch):
     n["function"]["device_name"] = "Größe™ GPU"
     out = render_text(d, width=80, unicode=False)
     assert out.isascii() and "Gr??e? GPU" in out
+
+
+def test_c_locale_draws_ascii_in_a_real_process():
+    """LANG=C in a real interpreter: Python coerces the locale to C.UTF-8
+    (PEP 538) and its stdout accepts UTF-8, but the terminal was told C."""
+    import os
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG"))}
+    env.update(LANG="C", NO_COLOR="1", COLUMNS="60")
+    p = subprocess.run([sys.executable, "-m", "vfioctl", "--demo", "tree", "0000:82:00.0"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.isascii() and "`-- 0000:82:00.1" in p.stdout
+    env["LANG"] = "C.UTF-8"
+    p = subprocess.run([sys.executable, "-m", "vfioctl", "--demo", "tree", "0000:82:00.0"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert "└── 0000:82:00.1" in p.stdout

@@ -56,13 +56,21 @@ def tree_doc(t) -> dict:
 # ---------------------------------------------------------------------------
 # output decisions
 
+#: what Python's C-locale coercion (PEP 538) puts in LC_CTYPE when it finds the
+#: C or POSIX locale; the terminal has not been told anything about UTF-8
+_COERCED = ("C.UTF-8", "C.utf8", "UTF-8")
+
+
 def use_unicode(stream, env=None, *, ascii_only: bool = False) -> bool:
     """UTF-8 box drawing unless ``--ascii``, a locale that is not UTF-8
-    (``LC_ALL``, else ``LC_CTYPE``, else ``LANG``), or an output stream whose
-    encoding is not UTF-8."""
+    (``LC_ALL``, else ``LC_CTYPE``, else ``LANG``; a C locale that Python
+    coerced counts as C), or an output stream whose encoding is not UTF-8."""
     if ascii_only:
         return False
     env = os.environ if env is None else env
+    if (not env.get("LC_ALL") and env.get("LC_CTYPE") in _COERCED
+            and env.get("LANG", "C") in ("", "C", "POSIX")):
+        return False    # Python set LC_CTYPE itself (PEP 538): the locale is C
     loc = next((env[k] for k in ("LC_ALL", "LC_CTYPE", "LANG") if env.get(k)), "")
     if loc:
         low = loc.lower().replace("-", "")
