@@ -370,3 +370,34 @@ def test_c_locale_draws_ascii_in_a_real_process():
     p = subprocess.run([sys.executable, "-m", "vfioctl", "--demo", "tree", "0000:82:00.0"],
                        capture_output=True, text=True, env=env, timeout=120)
     assert "└── 0000:82:00.1" in p.stdout
+
+
+def test_ops_returns_data_from_a_host_built_by_hand():
+    """The operation is pure over the model: a hand-built host, no sysfs; a
+    PF/VF link loop (impossible in sysfs, possible in a hostile tree) places
+    each function once instead of recursing forever."""
+    from vfioctl.model.address import PciAddress as A
+    from vfioctl.model.host import Host, PciFunction
+    from vfioctl.ops.tree import build_tree
+    rp = PciFunction(A.parse("0000:00:01.0"), "devices/pci0000:00/0000:00:01.0",
+                     root_bus="pci0000:00", header_type=1, secondary_bus=1,
+                     driver="pcieport")
+    a = PciFunction(A.parse("0000:01:00.0"), "devices/pci0000:00/0000:00:01.0/0000:01:00.0",
+                    parent=rp.address, physfn=A.parse("0000:01:00.1"),
+                    virtfns=(A.parse("0000:01:00.1"),))
+    b = PciFunction(A.parse("0000:01:00.1"), "devices/pci0000:00/0000:00:01.0/0000:01:00.1",
+                    parent=rp.address, physfn=a.address, virtfns=(a.address,))
+    host = Host(root="/nowhere", functions={f.address: f for f in (rp, a, b)})
+    t = build_tree(host, [a])
+    names = [n.name for r in t.roots for n in _walk(r)]
+    assert names == ["pci0000:00", "0000:00:01.0", "0000:01:00.0", "0000:01:00.1"]
+    assert t.plans[0].target is a
+    t = build_tree(host, driver="none", classes=None)     # a filter: paths still found
+    assert [n.name for r in t.roots for n in _walk(r)] == names
+    assert t.roots[0].children[0].role == "bridge"   # config space not read: cannot tell
+
+
+def _walk(n):
+    yield n
+    for c in n.children:
+        yield from _walk(c)

@@ -108,7 +108,8 @@ def _ancestors(host: Host, fn: PciFunction):
     while cur is not None and cur.address not in seen:
         seen.add(cur.address)
         yield cur
-        nxt = cur.physfn if cur.physfn in host.functions else cur.parent
+        pf = host.functions.get(cur.physfn) if cur.physfn is not None else None
+        nxt = pf.address if pf is not None and pf.physfn is None else cur.parent
         cur = host.functions.get(nxt) if nxt is not None else None
 
 
@@ -152,7 +153,15 @@ def build_tree(host: Host, targets: list[PciFunction] | None = None, *,
         if f is not None:
             keep.update(x.address for x in _ancestors(host, f))
 
+    placed: set[PciAddress] = set()   # each function once, whatever the links say
+
+    def _under_pf(f: PciFunction) -> bool:
+        """A VF drawn below its PF (which must exist and not be a VF itself)."""
+        pf = host.functions.get(f.physfn) if f.physfn is not None else None
+        return pf is not None and pf.physfn is None
+
     def fnode(f: PciFunction) -> Node:
+        placed.add(f.address)
         n = Node(FUNCTION, str(f.address), role=role_of(f), function=f,
                  matched=f.address in matched, marks=fmarks.get(f.address, []))
         n.children = _kids(f.address, f)
@@ -161,14 +170,15 @@ def build_tree(host: Host, targets: list[PciFunction] | None = None, *,
     def _kids(parent: PciAddress | None, pf: PciFunction | None,
               fns: list[PciFunction] | None = None) -> list[Node]:
         if fns is None:
-            fns = [f for f in host.children(parent)
-                   if not (f.physfn is not None and f.physfn in host.functions)]
+            fns = [f for f in host.children(parent) if not _under_pf(f)]
         if pf is not None and pf.virtfns:
-            fns = fns + [host.functions[v] for v in pf.virtfns if v in host.functions]
+            fns = fns + [host.functions[v] for v in pf.virtfns
+                         if v in host.functions and _under_pf(host.functions[v])
+                         and host.functions[v].physfn == pf.address]
         out: list[Node] = []
         slots: dict[tuple[str, str], Node] = {}
         for f in fns:
-            if f.address not in keep:
+            if f.address not in keep or f.address in placed:
                 continue
             s = host.slot_for(f.address) if not f.is_vf else None
             if s is None:
@@ -188,7 +198,7 @@ def build_tree(host: Host, targets: list[PciFunction] | None = None, *,
     tops: dict[str, list[PciFunction]] = {}
     for a in sorted(host.functions):
         f = host.functions[a]
-        if f.physfn is not None and f.physfn in host.functions:
+        if _under_pf(f):
             continue
         if f.parent is None or f.parent not in host.functions:
             tops.setdefault(root_complex_of(f), []).append(f)
