@@ -34,8 +34,9 @@ def tree_cmd(
     functions and SR-IOV VFs below their PF, each with its driver, IOMMU group,
     VFIO nodes and holders.  With DEVICE: the bridge or slot a hot reset of it
     would reset, every function it hits (marked differently when outside the
-    dev_set or held), and the verdict per access mode.  Filters keep the path
-    from each match to its root.  Reads sysfs only; exit status 0."""
+    dev_set or held), and the verdict per access mode; only the root complexes
+    holding a DEVICE are drawn unless --all.  Filters keep the path from each
+    match to its root.  Reads sysfs only; exit status 0."""
     from vfioctl.errors import UsageError
     from vfioctl.ops import tree as ops_tree
     from vfioctl.ops.resolve import resolve_device
