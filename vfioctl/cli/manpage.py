@@ -633,9 +633,12 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
                                 "pcie-to-pci-bridge, pci-to-pcie-bridge, endpoint, "
                                 "legacy-endpoint, rc-integrated-endpoint, "
                                 "rc-event-collector, vf, pci-bridge or pci-device "
-                                "(conventional PCI); bridge or function when the "
-                                "configuration space could not be read far enough to "
-                                "tell (not root). Null for other nodes."),
+                                "(conventional PCI). When the configuration space "
+                                "could not be read far enough (not root), a bridge "
+                                "bound to pcieport gets its port role from its place "
+                                "in the tree (pcieport binds only root and switch "
+                                "ports); otherwise bridge or function: cannot tell. "
+                                "Null for other nodes."),
         ("matched", "boolean", "The function passes the filters; false for a node kept "
                                "only as the path to a match, a reset scope, or for "
                                "nodes that are not functions."),

@@ -77,9 +77,13 @@ class HostTree:
     filtered: bool                    # a filter was given
 
 
-def role_of(fn: PciFunction) -> str:
-    """What a function is in the hierarchy.  ``bridge``/``function`` when the
-    configuration space could not be read far enough to tell (not root)."""
+def role_of(fn: PciFunction, host: Host | None = None) -> str:
+    """What a function is in the hierarchy: from its PCIe Capabilities when the
+    configuration space was read that far; else, for a PCI bridge bound to
+    ``pcieport``, from its place (portdrv binds only root ports and switch
+    ports, and a root port sits on a root bus, an upstream port below a root or
+    downstream port, a downstream port below an upstream port); else
+    ``bridge``/``function``: cannot tell (not root)."""
     if fn.is_vf:
         return "vf"
     if fn.class_code is not None and fn.class_code >> 8 == 0x0600:
@@ -89,7 +93,19 @@ def role_of(fn: PciFunction) -> str:
         return _PCIE_ROLES.get(t, t)
     known = fn.config_size is not None and fn.config_size > 64
     if fn.is_bridge:
-        return "pci-bridge" if known else "bridge"
+        if known:
+            return "pci-bridge"
+        if host is not None and fn.driver == "pcieport" and fn.class_code is not None \
+                and fn.class_code >> 8 == 0x0604:
+            if fn.parent is None:
+                return "root-port"
+            up = host.functions.get(fn.parent)
+            above = role_of(up, host) if up is not None else None
+            if above in ("root-port", "switch-downstream-port"):
+                return "switch-upstream-port"
+            if above == "switch-upstream-port":
+                return "switch-downstream-port"
+        return "bridge"
     return "pci-device" if known else "function"
 
 
@@ -162,7 +178,7 @@ def build_tree(host: Host, targets: list[PciFunction] | None = None, *,
 
     def fnode(f: PciFunction) -> Node:
         placed.add(f.address)
-        n = Node(FUNCTION, str(f.address), role=role_of(f), function=f,
+        n = Node(FUNCTION, str(f.address), role=role_of(f, host), function=f,
                  matched=f.address in matched, marks=fmarks.get(f.address, []))
         n.children = _kids(f.address, f)
         return n
