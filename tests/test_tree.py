@@ -432,3 +432,16 @@ def test_roles_without_config_space_match_the_real_kernel(cli, recorded):
     assert {short[k]["role"] for k in short if short[k]["function"]
             and not short[k]["function"]["driver"] == "pcieport"} <= {
         "host-bridge", "bridge", "function", "vf"}
+
+
+def test_readme_text_example_is_fresh(cli, monkeypatch):
+    """The README's tree example is the tool's output (80 columns, the demo's names)."""
+    from tests.conftest import ROOT
+    monkeypatch.delenv("VFIOCTL_PCI_IDS")
+    monkeypatch.setenv("COLUMNS", "80")
+    out = cli(["--demo", "tree", "0000:82:00.0"]).out
+    readme = (ROOT / "README.md").read_text()
+    head = "$ vfioctl --demo tree 0000:82:00.0          # an 80-column terminal\n"
+    assert head in readme
+    block = readme.split(head, 1)[1].split("```", 1)[0]
+    assert block == out, "README.md's tree example is stale: paste the tool's output"
