@@ -445,3 +445,23 @@ def test_readme_text_example_is_fresh(cli, monkeypatch):
     assert head in readme
     block = readme.split(head, 1)[1].split("```", 1)[0]
     assert block == out, "README.md's tree example is stale: paste the tool's output"
+
+
+def test_hostile_text_is_escaped_in_text_and_dot(cli):
+    """A device name or process name with terminal escapes, a newline or a bidi
+    override is shown escaped (the JSON keeps it exact); the DOT still renders."""
+    from vfioctl.present.tree import render_dot, render_text
+    d = cli(["--demo", "tree", "0000:03:00.0", "--json"]).json()
+    n = _by_name(d)["0000:03:00.0"]
+    n["function"]["device_name"] = "GPU\x1b]0;pwned\x07\x1b[2J\u202egnp.exe"
+    n["function"]["holders"][0]["comm"] = 'qemu"\nrm -rf'
+    d["resets"][0]["verdicts"]["group"]["reasons"][0]["message"] += "\x1b[31m\r"
+    for unicode in (True, False):
+        out = render_text(d, width=100, unicode=unicode)
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+        assert "\r" not in out
+        assert "GPU\\x1b]0;pwned\\x07\\x1b[2J" in out and 'qemu"\\x0arm -rf' in out
+    dot = render_dot(d)
+    assert "\x1b" not in dot and "\u202e" not in dot
+    svg = _renders(dot)
+    assert "pwned" in svg

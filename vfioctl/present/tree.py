@@ -54,6 +54,31 @@ def tree_doc(t) -> dict:
 
 
 # ---------------------------------------------------------------------------
+# safe text: names, comms and drivers come from files a stranger may write
+
+_ESCAPE_CATEGORIES = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"))
+
+
+def safe(text: str) -> str:
+    """``text`` with every control/format character (ESC, DEL, newlines, bidi
+    overrides, zero-width joiners...) escaped as ``\\xNN``/``\\uNNNN``: nothing
+    a terminal or Graphviz would act on.  The JSON keeps the exact text.
+    (The same rule as issue 8's ``vfioctl.model.text.safe``.)"""
+    if text.isprintable():
+        return text
+    import unicodedata
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in _ESCAPE_CATEGORIES:
+            o = ord(ch)
+            out.append(f"\\x{o:02x}" if o < 0x100 else
+                       f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------
 # output decisions
 
 #: what Python's C-locale coercion (PEP 538) puts in LC_CTYPE when it finds the
@@ -288,8 +313,20 @@ def _wrap(text: str, width: int | None, indent: str, style: str | None,
     return [[(ln, style)] for ln in (w.wrap(text) or [first])]
 
 
+def _safe_doc(v):
+    """The document with every string made :func:`safe` (for the human views)."""
+    if isinstance(v, str):
+        return safe(v)
+    if isinstance(v, list):
+        return [_safe_doc(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _safe_doc(x) for k, x in v.items()}
+    return v
+
+
 def render_lines(d: dict, *, width: int | None = None, unicode: bool = True) -> list:
     """The text view as lines of (text, style) segments."""
+    d = _safe_doc(d)
     g = Glyphs(unicode)
     resets = d["resets"]
     lines: list = []
@@ -414,6 +451,7 @@ FILL_HIT, FILL_BAD, FILL_RESET, LINE_RESET = "#c8e6c9", "#ffcdd2", "#ffe0b2", "#
 def render_dot(d: dict) -> str:
     """Graphviz: IOMMU groups as clusters, the reset scope(s) highlighted, the
     verdicts as the graph's label."""
+    d = _safe_doc(d)
     resets = d["resets"]
     many = len(resets) > 1
     nodes: list[tuple[dict, int | None]] = []     # (node, its group)
