@@ -145,7 +145,7 @@ class Glyphs:
             self.dash = "—"
         else:
             self.tee, self.last, self.bar, self.gap = "|-- ", "`-- ", "|   ", "    "
-            self.hit, self.bad, self.reset, self.target, self.ell = "*", "X", "@", "<-", "~"
+            self.hit, self.bad, self.reset, self.target, self.ell = "*", "X", "@", "<-", "..."
             self.dash = "-"
 
 
