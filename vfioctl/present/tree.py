@@ -7,7 +7,10 @@ Text: UTF-8 box drawing, or ASCII when the output cannot show it
 (:func:`use_unicode`); colour through rich only on a terminal and never
 under ``NO_COLOR`` (:func:`use_colour`); lines fit the width (long names are
 shortened first, with an ellipsis; then the details move to continuation
-lines; addresses are never broken).
+lines; addresses are never broken).  Every string of the document goes
+through :func:`vfioctl.model.text.safe` before the text and DOT views draw it
+(names and comms come from files a stranger may write); the JSON keeps the
+exact text.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import os
 import textwrap
 
+from vfioctl.model.text import safe
 from vfioctl.present import jsondoc as jd
 
 # ---------------------------------------------------------------------------
@@ -51,31 +55,6 @@ def tree_doc(t) -> dict:
                   resets=[jd.plan(host, p) for p in t.plans],
                   hidden_root_complexes=list(t.hidden_roots),
                   filtered=t.filtered, warnings=list(host.warnings))
-
-
-# ---------------------------------------------------------------------------
-# safe text: names, comms and drivers come from files a stranger may write
-
-_ESCAPE_CATEGORIES = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"))
-
-
-def safe(text: str) -> str:
-    """``text`` with every control/format character (ESC, DEL, newlines, bidi
-    overrides, zero-width joiners...) escaped as ``\\xNN``/``\\uNNNN``: nothing
-    a terminal or Graphviz would act on.  The JSON keeps the exact text.
-    (The same rule as issue 8's ``vfioctl.model.text.safe``.)"""
-    if text.isprintable():
-        return text
-    import unicodedata
-    out = []
-    for ch in text:
-        if unicodedata.category(ch) in _ESCAPE_CATEGORIES:
-            o = ord(ch)
-            out.append(f"\\x{o:02x}" if o < 0x100 else
-                       f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 # ---------------------------------------------------------------------------
@@ -389,12 +368,16 @@ def _footer(p: dict, idx: int | None, width, g: Glyphs) -> list:
         state = "unavailable" if not v["available"] else "refused"
         exp = v["expected"]
         ans = f"the kernel would answer {exp['errno']}" if exp["errno"] else "vfioctl stops"
-        out += _wrap(f"{label}: {state} {g.dash} {ans} at {exp['step']}", width, "    ",
-                     "bad", "  ")
+        if v.get("answer") == "cannot-tell":     # issue 8: never "possible" unseen
+            said = f"cannot tell {g.dash} vfioctl could not see everything it depends on"
+        else:
+            said = f"{state} {g.dash} {ans} at {exp['step']}"
+        out += _wrap(f"{label}: {said}", width, "    ", "bad", "  ")
         for r in v["reasons"]:
             out += _wrap(r["message"], width, "      ", None, "    - ")
-    out += _wrap(f"verdict: hot reset of {p['target']} "
-                 f"{'POSSIBLE' if p['possible'] else 'NOT possible'}"
+    said = ("POSSIBLE" if p["possible"] else "CANNOT TELL (see the cannot-tell reasons)"
+            if p.get("answer") == "cannot-tell" else "NOT possible")
+    out += _wrap(f"verdict: hot reset of {p['target']} {said}"
                  + (f" (default mode: {p['default_mode']})" if p["possible"] else ""),
                  width, "    ", "ok" if p["possible"] else "bad", "  ")
     return out
