@@ -87,7 +87,7 @@ def test_tree_golden(cli, tree_root, monkeypatch, name):
     d = r.json()
     assert d["schema"] == JSON_SCHEMA and d["command"] == "tree"
     golden(f"tree-{slug}.json", pretty(normalize(r.out, root)))
-    r = cli(["--root", root, "tree", *args, "--format", "dot"])
+    r = cli(["--root", root, "tree", *args, "--dot"])
     assert r.code == 0, r.err
     golden(f"tree-{slug}.dot", normalize(r.out, root))
     _renders(r.out)
@@ -165,7 +165,7 @@ def test_demo_rtx3090_json(cli):
 
 
 def test_demo_rtx3090_dot_renders(cli, tmp_path):
-    r = cli(["--demo", "tree", "0000:82:00.0", "--format", "dot"])
+    r = cli(["--demo", "tree", "0000:82:00.0", "--dot"])
     assert r.code == 0, r.err
     svg = _renders(r.out)
     assert "cluster_group_44" in svg and "RESET bus 0000:82 and below" in svg
@@ -179,7 +179,7 @@ def test_readme_picture_is_fresh(cli, monkeypatch):
     import os
     from tests.conftest import ROOT
     monkeypatch.delenv("VFIOCTL_PCI_IDS")
-    r = cli(["--demo", "tree", "0000:82:00.0", "--format", "dot"])
+    r = cli(["--demo", "tree", "0000:82:00.0", "--dot"])
     svg = _renders(r.out)
     path = ROOT / "docs" / "tree-demo.svg"
     if os.environ.get("VFIOCTL_UPDATE_GOLDEN") == "1":
@@ -261,12 +261,25 @@ def test_same_device_twice_is_one_scope(cli):
 def test_bad_input(cli):
     r = cli(["--demo", "tree", "99:00.0"])
     assert r.code == 3 and r.err.startswith("vfioctl: error:") and "Traceback" not in r.err
-    r = cli(["--demo", "tree", "--format", "svg"])
-    assert r.code == 2 and "text, json or dot" in r.err
+    r = cli(["--demo", "tree", "--dot", "--json"])
+    assert r.code == 2 and "--dot and --json cannot be combined" in r.err and r.json()["error"]
+    # one meaning per option: --format is the global auto|table|plain, nothing else
+    r = cli(["--demo", "tree", "--format", "dot"])
+    assert r.code == 2 and "--format is a global option" in r.err
+    r = cli(["--demo", "--format", "dot", "tree"])
+    assert r.code == 2 and "--format must be auto, table or plain" in r.err
     r = cli(["--demo", "tree", "--class", "toaster"])
     assert r.code == 2 and "unknown class" in r.err
-    r = cli(["--demo", "tree", "--format", "json", "99:00.0"])
+    r = cli(["--demo", "tree", "--json", "99:00.0"])
     assert r.code == 3 and r.json()["error"]
+    r = cli(["--demo", "tree", "group:999"])
+    assert r.code == 3 and "no IOMMU group 999" in r.err
+
+
+def test_group_target(cli):
+    """group:N draws the reset of every function of the group."""
+    d = cli(["--demo", "tree", "group:44", "--json"]).json()
+    assert [p["target"] for p in d["resets"]] == ["0000:82:00.0", "0000:82:00.1"]
 
 
 # -- output decisions ---------------------------------------------------------
@@ -305,38 +318,47 @@ def test_use_unicode(env, enc, ascii_only, expect):
     assert use_unicode(_Stream(enc), env, ascii_only=ascii_only) is expect
 
 
-def test_use_colour():
-    from vfioctl.present.tree import use_colour
-    assert use_colour(_Stream(tty=True), "auto", {}) is True
-    assert use_colour(_Stream(tty=False), "auto", {}) is False
-    assert use_colour(_Stream(tty=True), "auto", {"NO_COLOR": "1"}) is False
-    assert use_colour(_Stream(tty=True), "plain", {}) is False
-    assert use_colour(_Stream(tty=False), "table", {}) is True
-    assert use_colour(_Stream(tty=False), "table", {"NO_COLOR": ""}) is False
-
-
-def test_colour_through_rich_and_never_under_no_color(cli, monkeypatch):
-    from vfioctl.present.tree import render_text, write_text
-    d = cli(["--demo", "tree", "0000:82:00.0", "--json"]).json()
-    buf = io.StringIO()
-    write_text(d, buf, width=120, unicode=True, colour=True)
-    coloured = buf.getvalue()
-    assert "\x1b[" in coloured
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", coloured)
-    assert plain == render_text(d, width=120, unicode=True)
-    # the command under NO_COLOR (set by conftest), even with --format table
-    r = cli(["--demo", "--format", "table", "tree", "0000:82:00.0"])
-    assert "\x1b[" not in r.out
+def test_colour_as_every_command_has_it(cli, monkeypatch):
+    """The global --format decides, as for every command: the table canvas
+    colours on a terminal (or with FORCE_COLOR), never colours under NO_COLOR;
+    the plain canvas never does.  Colour changes no character of the text."""
+    monkeypatch.setenv("COLUMNS", "120")
+    plain = cli(["--demo", "--format", "plain", "tree", "0000:82:00.0"]).out
     monkeypatch.delenv("NO_COLOR")
-    r = cli(["--demo", "--format", "table", "tree", "0000:82:00.0"])
-    assert "\x1b[" in r.out
+    assert "\x1b[" not in cli(["--demo", "--format", "table", "tree", "0000:82:00.0"]).out
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    coloured = cli(["--demo", "--format", "table", "tree", "0000:82:00.0"]).out
+    assert "\x1b[1;31m" in coloured          # the blocking function in bold red
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain
+    assert "\x1b[" not in cli(["--demo", "--format", "plain", "tree", "0000:82:00.0"]).out
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[3" not in cli(["--demo", "--format", "table", "tree", "0000:82:00.0"]).out
 
 
-def test_width_decision():
-    from vfioctl.present.tree import width_for
-    assert width_for(_Stream(), {"COLUMNS": "60"}) == 60
-    assert width_for(_Stream(), {}) is None        # a pipe: no limit
-    assert width_for(_Stream(), {"COLUMNS": "x"}) is None
+def test_text_is_the_same_on_both_canvases(cli):
+    """render_tree draws the same characters on the plain and the table canvas."""
+    from vfioctl.present.output import PlainCanvas, RichCanvas
+    from vfioctl.present.tree import render_text, render_tree
+    d = cli(["--demo", "tree", "0000:03:00.0", "0000:82:00.0", "--json"]).json()
+    want = render_text(d, width=100, unicode=True)
+    for canvas in (PlainCanvas, RichCanvas):
+        buf = _Stream("utf-8")
+        render_tree(d, canvas(buf, width=100))
+        assert buf.getvalue() == want, canvas
+    buf = _Stream("utf-8")
+    render_tree(d, PlainCanvas(buf, width=100), ascii_only=True)
+    assert buf.getvalue() == render_text(d, width=100, unicode=False)
+
+
+def test_width_decision(cli, monkeypatch):
+    """The canvas's width: COLUMNS; no limit in a pipe without it."""
+    from vfioctl.present.tree import render_text
+    d = cli(["--demo", "tree", "--json"]).json()
+    monkeypatch.delenv("COLUMNS", raising=False)
+    out = cli(["--demo", "tree"]).out
+    assert out == render_text(d, width=None) and max(map(len, out.splitlines())) > 100
+    monkeypatch.setenv("COLUMNS", "60")
+    assert max(map(len, cli(["--demo", "tree"]).out.splitlines())) <= 60
 
 
 def test_names_shortened_before_anything_else():

@@ -1,5 +1,5 @@
-"""``vfioctl tree``: a thin command over :mod:`vfioctl.ops.tree` and
-:mod:`vfioctl.present.tree`."""
+"""``vfioctl tree``: parse, call :func:`vfioctl.ops.tree.build_tree`, hand the
+report to the output (renderers in :mod:`vfioctl.present.tree`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from typing import List, Optional
 import typer
 from typing import Annotated
 
-from vfioctl.cli.app import DevicesArg, JsonOpt, _state, app
-
-TREE_FORMATS = ("text", "json", "dot")
+from vfioctl.cli.base import DevicesArg, JsonOpt, _state, app
 
 
 @app.command("tree")
@@ -24,45 +22,39 @@ def tree_cmd(
     driver: Annotated[Optional[str], typer.Option("--driver", "-d", metavar="NAME", help="Only functions bound to this driver ('none' for unbound).")] = None,
     all_roots: Annotated[bool, typer.Option("--all", "-a", help="With DEVICE: also the root complexes that do not hold it.")] = False,
     ascii_only: Annotated[bool, typer.Option("--ascii", help="Draw with ASCII only (the default when the locale or output is not UTF-8).")] = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", metavar="text|json|dot",
-                                     help="text (default), json (as --json) or dot (Graphviz: IOMMU groups as clusters, reset scope highlighted).")] = "text",
+    dot: Annotated[bool, typer.Option("--dot", help="Print a Graphviz (DOT) picture instead: IOMMU groups as clusters, the reset scope highlighted ('| dot -Tsvg').")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """The PCI hierarchy as a tree, with the reset scope of each DEVICE drawn on it.
 
     Root complex, root ports, switch ports, PCIe-to-PCI bridges, hotplug slots,
     functions and SR-IOV VFs below their PF, each with its driver, IOMMU group,
-    VFIO nodes and holders.  With DEVICE: the bridge or slot a hot reset of it
-    would reset, every function it hits (marked differently when outside the
-    dev_set or held), and the verdict per access mode; only the root complexes
-    holding a DEVICE are drawn unless --all.  Filters keep the path from each
-    match to its root.  Reads sysfs only; exit status 0."""
+    VFIO nodes and holders.  With DEVICE (group:N for every function of a
+    group): the bridge or slot a hot reset of it would reset, every function
+    it hits (marked differently when outside the dev_set or held), and the
+    verdict in each access mode (legacy groups, as hot-reset --legacy; iommufd,
+    as --iommufd); only the root complexes holding a DEVICE are drawn unless
+    --all.  Filters keep
+    the path from each match to its root.  Text as the global --format says
+    (table: colour on a terminal; plain), --dot for Graphviz, --json for the
+    document.  Reads sysfs only; exit status 0."""
     from vfioctl.errors import UsageError
     from vfioctl.ops import tree as ops_tree
-    from vfioctl.ops.resolve import resolve_device
+    from vfioctl.ops.targets import resolve_targets
     from vfioctl.present import tree as pt
-    if fmt not in TREE_FORMATS:
-        raise UsageError(f"tree --format must be text, json or dot, not {fmt!r}",
-                         "use --format text, --format json or --format dot")
     st = _state(ctx)
-    out = st.out(json_ or fmt == "json")
+    out = st.out(json_)
+    if dot and out.json_mode:
+        raise UsageError("--dot and --json cannot be combined",
+                         "use --dot for the Graphviz picture or --json for the document")
     host = st.host()
-    targets = []
-    for dev in devices or ():
-        fn = resolve_device(host, dev)
-        if fn not in targets:
-            targets.append(fn)
-    t = ops_tree.build_tree(host, targets, vfio=vfio, group=group, classes=klass,
-                            driver=driver, all_roots=all_roots)
-    d = pt.tree_doc(t)
-    if out.json_mode:
-        out.emit(d, lambda c: None)
-        return
-    out.emitted = True
-    if fmt == "dot":
-        out.stdout.write(pt.render_dot(d))
+    targets = resolve_targets(host, devices or [])
+    rep = ops_tree.build_tree(host, targets, vfio=vfio, group=group, classes=klass,
+                              driver=driver, all_roots=all_roots)
+    if dot:
+        out.text(pt.render_dot(pt.tree_doc(rep)))
+    elif ascii_only:
+        d = pt.tree_doc(rep)
+        out.emit(d, lambda c: pt.render_tree(d, c, ascii_only=True))
     else:
-        pt.write_text(d, out.stdout, width=pt.width_for(out.stdout),
-                      unicode=pt.use_unicode(out.stdout, ascii_only=ascii_only),
-                      colour=pt.use_colour(out.stdout, st.fmt))
-    out.stdout.flush()
+        out.report(rep)

@@ -1,28 +1,29 @@
 """The PCI hierarchy as a tree, with hot-reset scopes drawn on it.
 
-:func:`build_tree` returns a :class:`HostTree`: per root complex
-(``pci0000:00``), the functions on its root bus, below every bridge the
-functions of its secondary bus, hotplug slots as their own level (the
-functions in the slot below them) and SR-IOV VFs below their PF.  Filters
-(:func:`vfioctl.ops.inspect.list_functions`'s) prune the tree but keep the
-path from every match to the root.
+:func:`build_tree` returns a :class:`~vfioctl.ops.reports.TreeReport`: per
+root complex (``pci0000:00``), the functions on its root bus, below every
+bridge the functions of its secondary bus, hotplug slots as their own level
+(the functions in the slot below them) and SR-IOV VFs below their PF.
+Filters (:func:`vfioctl.ops.inspect.list_functions`'s) prune the tree but
+keep the path from every match to the root.
 
 For every DEVICE the reset is *predicted by the planner*
 (:func:`vfioctl.model.scope.plan_reset`, never re-derived here) and laid on
-the tree as :class:`Mark` objects: the bridge (bus reset) or slot (slot
-reset) that would be reset, the target, and every function the reset hits,
-each with whether it is in the target's dev_set and who holds it.
+the tree as :class:`~vfioctl.ops.reports.TreeMark` objects: the bridge (bus
+reset) or slot (slot reset) that would be reset, the target, and every
+function the reset hits, each with whether it is in the target's dev_set and
+who holds it.
 
-Nothing here prints: :mod:`vfioctl.present.tree` renders the result.
+Nothing here prints: :mod:`vfioctl.present.tree` renders the report
+(registered in :data:`vfioctl.present.RENDERERS`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from vfioctl.model import scope as sc
 from vfioctl.model.address import PciAddress
-from vfioctl.model.host import Holder, Host, PciFunction, Slot
+from vfioctl.model.host import Host, PciFunction
+from vfioctl.ops.reports import TreeMark, TreeNode, TreeReport
 
 #: PCIe port types -> tree roles (config space, PCIe Capabilities register)
 _PCIE_ROLES = {
@@ -36,45 +37,6 @@ _PCIE_ROLES = {
 ROOT_COMPLEX = "root-complex"
 SLOT = "slot"
 FUNCTION = "function"
-
-
-@dataclass
-class Mark:
-    """What reset number ``scope`` (index into :attr:`HostTree.plans`) does to a node."""
-
-    scope: int
-    target: bool = False              # the DEVICE asked about
-    hit: bool = False                 # in the reset scope: the reset resets it
-    in_dev_set: bool | None = None    # hit functions: member of the target's dev_set
-    held_by: tuple[Holder, ...] = ()  # hit functions: processes holding its group/cdev
-    reset_point: str | None = None    # "bus" (the bridge) or "slot" (the slot node)
-
-    @property
-    def blocks(self) -> bool:
-        """A hit function that makes the kernel refuse (outside the dev_set or held)."""
-        return self.hit and (self.in_dev_set is False or bool(self.held_by))
-
-
-@dataclass
-class Node:
-    type: str                          # root-complex, slot or function
-    name: str                          # pci0000:00, the slot name, or the address
-    role: str | None = None            # functions: root-port, endpoint, vf... (see role_of)
-    function: PciFunction | None = None
-    slot: Slot | None = None
-    matched: bool = True               # passes the filters (False: kept as a path)
-    children: list["Node"] = field(default_factory=list)
-    marks: list[Mark] = field(default_factory=list)
-
-
-@dataclass
-class HostTree:
-    host: Host
-    roots: list[Node]
-    plans: list[sc.ResetPlan]
-    #: root complexes left out (with DEVICE: those holding none of them; see ``all``)
-    hidden_roots: list[str]
-    filtered: bool                    # a filter was given
 
 
 def role_of(fn: PciFunction, host: Host | None = None) -> str:
@@ -132,7 +94,7 @@ def _ancestors(host: Host, fn: PciFunction):
 def build_tree(host: Host, targets: list[PciFunction] | None = None, *,
                vfio: bool = False, group: int | None = None,
                classes: list[str] | None = None, driver: str | None = None,
-               all_roots: bool = False) -> HostTree:
+               all_roots: bool = False) -> TreeReport:
     """The tree of ``host``, pruned by the filters, with the reset of every
     target drawn on it.  With targets, only the root complexes holding them
     are kept unless ``all_roots``."""
@@ -144,23 +106,23 @@ def build_tree(host: Host, targets: list[PciFunction] | None = None, *,
     plans = [sc.plan_reset(host, t) for t in targets]
 
     # marks, from the planner's answer
-    fmarks: dict[PciAddress, list[Mark]] = {}
-    smarks: dict[tuple[str, str], list[Mark]] = {}
+    fmarks: dict[PciAddress, list[TreeMark]] = {}
+    smarks: dict[tuple[str, str], list[TreeMark]] = {}
     shown: set[PciAddress] = set(matched)
     for i, p in enumerate(plans):
         for a in p.affected:
-            fmarks.setdefault(a.address, []).append(Mark(
+            fmarks.setdefault(a.address, []).append(TreeMark(
                 i, target=a.address == p.target.address, hit=True, in_dev_set=a.in_dev_set,
                 held_by=a.group_holders + a.device_holders))
             shown.add(a.address)
         if not any(m.target for m in fmarks.get(p.target.address, ()) if m.scope == i):
-            fmarks.setdefault(p.target.address, []).append(Mark(i, target=True))
+            fmarks.setdefault(p.target.address, []).append(TreeMark(i, target=True))
         shown.add(p.target.address)
         if p.kind == "slot" and p.slot is not None:
             smarks.setdefault((p.slot.name, p.slot.address), []).append(
-                Mark(i, reset_point="slot"))
+                TreeMark(i, reset_point="slot"))
         elif p.kind == "bus" and p.bridge is not None:
-            fmarks.setdefault(p.bridge, []).append(Mark(i, reset_point="bus"))
+            fmarks.setdefault(p.bridge, []).append(TreeMark(i, reset_point="bus"))
             shown.add(p.bridge)
 
     keep: set[PciAddress] = set()
@@ -176,23 +138,23 @@ def build_tree(host: Host, targets: list[PciFunction] | None = None, *,
         pf = host.functions.get(f.physfn) if f.physfn is not None else None
         return pf is not None and pf.physfn is None
 
-    def fnode(f: PciFunction) -> Node:
+    def fnode(f: PciFunction) -> TreeNode:
         placed.add(f.address)
-        n = Node(FUNCTION, str(f.address), role=role_of(f, host), function=f,
+        n = TreeNode(FUNCTION, str(f.address), role=role_of(f, host), function=f,
                  matched=f.address in matched, marks=fmarks.get(f.address, []))
         n.children = _kids(f.address, f)
         return n
 
     def _kids(parent: PciAddress | None, pf: PciFunction | None,
-              fns: list[PciFunction] | None = None) -> list[Node]:
+              fns: list[PciFunction] | None = None) -> list[TreeNode]:
         if fns is None:
             fns = [f for f in host.children(parent) if not _under_pf(f)]
         if pf is not None and pf.virtfns:
             fns = fns + [host.functions[v] for v in pf.virtfns
                          if v in host.functions and _under_pf(host.functions[v])
                          and host.functions[v].physfn == pf.address]
-        out: list[Node] = []
-        slots: dict[tuple[str, str], Node] = {}
+        out: list[TreeNode] = []
+        slots: dict[tuple[str, str], TreeNode] = {}
         for f in fns:
             if f.address not in keep or f.address in placed:
                 continue
@@ -203,7 +165,7 @@ def build_tree(host: Host, targets: list[PciFunction] | None = None, *,
             key = (s.name, s.address)
             sn = slots.get(key)
             if sn is None:
-                sn = slots[key] = Node(SLOT, s.name, slot=s, matched=False,
+                sn = slots[key] = TreeNode(SLOT, s.name, slot=s, matched=False,
                                        marks=smarks.get(key, []))
                 out.append(sn)
             sn.children.append(fnode(f))
@@ -227,6 +189,6 @@ def build_tree(host: Host, targets: list[PciFunction] | None = None, *,
         kids = _kids(None, None, tops[name])
         if not kids:        # pruned away by the filters
             continue
-        roots.append(Node(ROOT_COMPLEX, name, matched=False, children=kids))
-    return HostTree(host=host, roots=roots, plans=plans, hidden_roots=hidden,
-                    filtered=filtered)
+        roots.append(TreeNode(ROOT_COMPLEX, name, matched=False, children=kids))
+    return TreeReport(host=host, roots=roots, plans=plans, hidden_roots=hidden,
+                      filtered=filtered)

@@ -1,16 +1,20 @@
-"""``vfioctl tree``: the JSON document and its text and Graphviz renderings.
+"""``vfioctl tree``: the report's JSON document, its text view and its Graphviz view.
 
-The text and DOT renderers take the very document ``--json`` prints (like
-:mod:`vfioctl.present.human`), so the three can never disagree.
+Registered in :data:`vfioctl.present.RENDERERS` like every report:
+:func:`tree_doc` (report -> the ``--json`` document) and :func:`render_tree`
+(document -> a :class:`~vfioctl.present.output.Canvas`: the table canvas on a
+terminal or with ``--format table``, colour as every command has it; the plain
+canvas in a pipe or with ``--format plain``).  :func:`render_dot` is the third
+format (``tree --dot``).  The text and DOT views draw the very document
+``--json`` prints, so the three can never disagree.
 
 Text: UTF-8 box drawing, or ASCII when the output cannot show it
-(:func:`use_unicode`); colour through rich only on a terminal and never
-under ``NO_COLOR`` (:func:`use_colour`); lines fit the width (long names are
-shortened first, with an ellipsis; then the details move to continuation
-lines; addresses are never broken).  Every string of the document goes
-through :func:`vfioctl.model.text.safe` before the text and DOT views draw it
-(names and comms come from files a stranger may write); the JSON keeps the
-exact text.
+(:func:`use_unicode`); lines fit the canvas's width (long names are shortened
+first, with an ellipsis; then the details move to continuation lines;
+addresses are never broken).  Every string of the document goes through
+:func:`vfioctl.model.text.safe` before the text and DOT views draw it (names
+and comms come from files a stranger may write); the JSON keeps the exact
+text.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ def _node(host, n) -> dict:
 
 
 def tree_doc(t) -> dict:
-    """The ``tree`` document of a :class:`vfioctl.ops.tree.HostTree`."""
+    """The ``tree`` document of a :class:`vfioctl.ops.reports.TreeReport`."""
     host = t.host
     return jd.doc("tree", host=jd.host_summary(host),
                   roots=[_node(host, r) for r in t.roots],
@@ -86,33 +90,6 @@ def use_unicode(stream, env=None, *, ascii_only: bool = False) -> bool:
     return True
 
 
-def use_colour(stream, fmt: str = "auto", env=None) -> bool:
-    """Colour only on a terminal (or ``--format table``), never under NO_COLOR."""
-    env = os.environ if env is None else env
-    if "NO_COLOR" in env or fmt == "plain":
-        return False
-    if fmt == "table":
-        return True
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def width_for(stream, env=None) -> int | None:
-    """COLUMNS, else the terminal's width; None (no limit) for a pipe."""
-    env = os.environ if env is None else env
-    c = env.get("COLUMNS", "")
-    if c.isdigit() and int(c) > 0:
-        return int(c)
-    try:
-        if stream.isatty():
-            return os.get_terminal_size(stream.fileno()).columns
-    except (AttributeError, ValueError, OSError):
-        pass
-    return None
-
-
 # ---------------------------------------------------------------------------
 # text
 
@@ -137,9 +114,6 @@ ROLE_LABELS = {
     "rc-event-collector": "RC event collector", "vf": "VF", "bridge": "bridge",
     "pci-bridge": "PCI bridge",
 }
-
-STYLES = {"addr": "bold", "dim": "dim", "ok": "green", "bad": "bold red",
-          "reset": "bold yellow", "target": "bold cyan", "tree": "dim", "head": "bold"}
 
 #: a name is shortened to keep its line whole only while this much of it stays
 MIN_NAME = 20
@@ -393,20 +367,12 @@ def render_text(d: dict, *, width: int | None = None, unicode: bool = True) -> s
     return out if unicode else _ascii(out)
 
 
-def write_text(d: dict, stream, *, width: int | None, unicode: bool, colour: bool) -> None:
-    if not colour:
-        stream.write(render_text(d, width=width, unicode=unicode))
-        return
-    from rich.console import Console
-    from rich.text import Text
-    con = Console(file=stream, force_terminal=True, highlight=False, soft_wrap=True,
-                  width=max(width or 0, 1000), emoji=False, markup=False)
-    for ln in render_lines(d, width=width, unicode=unicode):
-        t = Text()
-        for text, style in ln:
-            t.append(text if unicode else _ascii(text), style=STYLES.get(style or "", ""))
-        t.rstrip()
-        con.print(t)
+def render_tree(d: dict, c, *, ascii_only: bool = False) -> None:
+    """The text view on a canvas: as wide as the canvas (no limit in a pipe
+    without COLUMNS), ASCII unless the canvas's stream and locale take UTF-8."""
+    unicode = use_unicode(getattr(c, "stream", None), ascii_only=ascii_only)
+    for ln in render_lines(d, width=getattr(c, "width", None), unicode=unicode):
+        c.segments([(t if unicode else _ascii(t), st) for t, st in ln])
 
 
 # ---------------------------------------------------------------------------
