@@ -53,6 +53,7 @@ DEVICE_KINDS = {
     "show": "devices",
     "reset-info": "devices",
     "doctor": "devices",
+    "tree": "devices",
     "hot-reset": "vfio-devices",
     "reset": "vfio-devices",
     "check": "vfio-devices",

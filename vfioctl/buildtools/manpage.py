@@ -291,6 +291,10 @@ EXAMPLES = (
      "vfioctl doctor"),
     ("Only the checks of one device, with every piece of evidence:",
      "vfioctl doctor --no-host --verbose 0000:81:00.0"),
+    ("See what a hot reset of a device would hit, drawn on the PCI tree:",
+     "vfioctl tree 0000:82:00.0"),
+    ("The same as a Graphviz picture:",
+     "vfioctl tree 0000:82:00.0 --dot | dot -Tsvg > reset.svg"),
     ("Try the commands on the bundled demo host:", "vfioctl --demo groups"),
     ("Inspect a snapshot taken on another host:",
      "vfioctl --root ./host-snapshot list"),
@@ -697,6 +701,58 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
         ("assumptions", "string[]", "What the prediction assumes because sysfs cannot "
                                     "show it."),
     ],
+    "TREE_NODE": [
+        ("type", "string", "root-complex (a root bus container), slot (a physical slot: "
+                           "the functions in it are its children) or function."),
+        ("name", "string", "pci0000:00 for a root complex, the slot name, or the "
+                           "function's address."),
+        ("role", "string|null", "Functions: host-bridge, root-port, "
+                                "switch-upstream-port, switch-downstream-port, "
+                                "pcie-to-pci-bridge, pci-to-pcie-bridge, endpoint, "
+                                "legacy-endpoint, rc-integrated-endpoint, "
+                                "rc-event-collector, vf, pci-bridge or pci-device "
+                                "(conventional PCI). When the configuration space "
+                                "could not be read far enough (not root), a bridge "
+                                "bound to pcieport gets its port role from its place "
+                                "in the tree (pcieport binds only root and switch "
+                                "ports); otherwise bridge or function: cannot tell. "
+                                "Null for other nodes."),
+        ("matched", "boolean", "The function passes the filters; false for a node kept "
+                               "only as the path to a match, a reset scope, or for "
+                               "nodes that are not functions."),
+        ("function", "{FUNCTION}|null", "Functions: the same object as list prints "
+                                        "(without the fields marked show only)."),
+        ("hotplug_slot", "{TREE_SLOT}|null", "Slots: the slot."),
+        ("root_complex", "object|null", "Root complexes: domain and root bus."),
+        ("root_complex.domain", "string", "PCI domain, DDDD."),
+        ("root_complex.root_bus", "string", "The root bus, DDDD:BB."),
+        ("marks", "{TREE_MARK}[]", "What the resets drawn on the tree do to this node."),
+        ("children", "{TREE_NODE}[]", "Nodes below: the functions on a bridge's "
+                                      "secondary bus (through their slot when they are "
+                                      "in one), a PF's VFs; in address order."),
+    ],
+    "TREE_SLOT": [
+        ("name", "string", "Slot name (/sys/bus/pci/slots/NAME)."),
+        ("address", "string", "The slot's bus and device, DDDD:BB:DD."),
+        ("hotplug", "boolean", "The slot has hotplug controls."),
+        ("module", "string|null", "The hotplug driver's module, when the slot links "
+                                  "it."),
+        ("reset_capable", "boolean", "A slot reset is possible (a pciehp slot: "
+                                     "reset_slot)."),
+    ],
+    "TREE_MARK": [
+        ("scope", "integer", "Which reset: an index into the document's resets."),
+        ("target", "boolean", "This is the DEVICE the reset was asked for."),
+        ("hit", "boolean", "The reset hits this function (it is in the reset scope)."),
+        ("in_dev_set", "boolean|null", "For a hit function: it is in the target's "
+                                       "dev_set; null for nodes not hit."),
+        ("blocks", "boolean", "A hit function that makes the kernel refuse: outside "
+                              "the dev_set, or held by a process."),
+        ("held_by", "{HOLDER}[]", "For a hit function: processes holding its group "
+                                  "node or cdev."),
+        ("reset_point", "string|null", "bus on the bridge whose secondary bus is reset; "
+                                       "slot on the slot that is reset; else null."),
+    ],
     "AFFECTED": [
         ("address", "string", ADDR + "."),
         ("iommu_group", "integer|null", "Its IOMMU group."),
@@ -943,6 +999,19 @@ DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
                                "compares."),
         ("warnings", "string[]", "Problems met while reading the host."),
     ]),
+    "tree": ("vfioctl tree --json: the PCI hierarchy as a nested "
+             "tree, with the reset of each DEVICE drawn on it.", [
+        ("host", "{HOST}", "The host summary."),
+        ("roots", "{TREE_NODE}[]", "One node per root complex shown, in name order."),
+        ("resets", "{PLAN}[]", "The prediction for each DEVICE, in argument order (what "
+                               "reset-info --json prints as reset); marks refer to them "
+                               "by index."),
+        ("hidden_root_complexes", "string[]", "Root complexes left out because they hold "
+                                              "none of the DEVICEs (--all shows them)."),
+        ("filtered", "boolean", "A filter (--vfio, --class, --group, --driver) pruned the "
+                                "tree."),
+        ("warnings", "string[]", "Problems met while reading the host."),
+    ]),
     "hot-reset": ("vfioctl hot-reset --json: the resets planned and what was done.", [
         ("dry_run", "boolean", "--dry-run was given: nothing was opened."),
         ("side_effects", "string", "The side effects of opening and closing devices."),
@@ -1092,7 +1161,8 @@ def _expand(fields, prefix: str, acc: dict[str, set[str]], depth: int = 0,
 
 def _expand_type(p: str, typ: str, acc: dict[str, set[str]], depth: int,
                  owners: dict | None = None) -> None:
-    if depth > 12:
+    levels = p.count(_NESTING)
+    if depth - 2 * levels > 12:
         raise ValueError(f"recursive JSON documentation at {p}")
     for jt, inner in parse_type(typ):
         acc.setdefault(p, set()).add(jt)
@@ -1104,7 +1174,15 @@ def _expand_type(p: str, typ: str, acc: dict[str, set[str]], depth: int,
             _expand_type(p + ".<address>", inner[4:], acc, depth + 1, owners)
         elif inner.startswith("{"):
             name = inner[1:-1]
+            if name in NESTED and levels > NESTED[name]:
+                continue   # listed this deep; deeper levels repeat the same fields
             _expand(OBJECTS[name], p, acc, depth + 1, name, owners)
+
+
+#: objects that nest themselves (through ``children``) -> how many levels deep
+#: their key paths are listed for the tests
+NESTED = {"TREE_NODE": 24}
+_NESTING = "children[]"
 
 
 def documented_paths(command: str) -> dict[str, set[str]]:
@@ -1178,6 +1256,8 @@ def gen_vfioctl_json5() -> str:
              "{iommu_group, viability_blockers}'"),
             ("The functions a hot reset would hit:",
              "vfioctl reset-info --json 81:00.0 | jq -r '.reset.affected[].address'"),
+            ("The path from every VFIO function to its root complex, as JSON:",
+             "vfioctl tree --vfio --json | jq '.roots[].children'"),
             ("The reasons a hot reset is refused:",
              "vfioctl check --json 81:00.0 | jq -r '.resets[].reasons[].message'")):
         r.tp(esc(text), "")

@@ -31,6 +31,7 @@ RENDERERS: dict[str, tuple[str, str, str]] = {
     "FunctionResetReport": ("acting", "jsondoc.function_reset_doc", "render_function_reset"),
     "SnapshotReport": ("human", "jsondoc.snapshot_doc", "render_snapshot"),
     "DoctorReport": ("doctor", "doctor_doc", "render_doctor"),
+    "TreeReport": ("tree", "tree_doc", "render_tree"),
 }
 
 
