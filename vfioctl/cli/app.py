@@ -6,6 +6,8 @@ the report to the output sink -- see ``vfioctl/present/__init__.py``):
 * :mod:`.inspection`  list, groups, show, reset-info
 * :mod:`.acting`      hot-reset, reset, check
 * :mod:`.admin`       completion, snapshot, watch
+* :mod:`.tree`        tree
+* :mod:`.doctor`      doctor
 
 :mod:`.base` holds the app object, the global options and the shared
 parameter aliases; the family modules import it, never each other or this
@@ -18,5 +20,7 @@ from vfioctl.cli.base import app
 from vfioctl.cli import inspection as _inspection  # noqa: F401  (registers its commands)
 from vfioctl.cli import acting as _acting  # noqa: F401
 from vfioctl.cli import admin as _admin  # noqa: F401
+from vfioctl.cli import tree as _tree  # noqa: F401
+from vfioctl.cli import doctor as _doctor  # noqa: F401
 
 __all__ = ["app"]
