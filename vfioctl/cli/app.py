@@ -192,6 +192,7 @@ def reset_info_cmd(
 def _register_mutations() -> None:
     from vfioctl.cli import mutate  # noqa: F401  (registers hot-reset, reset, check)
     from vfioctl.cli import admin  # noqa: F401  (registers completion, snapshot, watch)
+    from vfioctl.cli import bind  # noqa: F401  (registers bind, unbind)
 
 
 _register_mutations()

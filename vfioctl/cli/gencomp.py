@@ -55,6 +55,8 @@ DEVICE_KINDS = {
     "hot-reset": "vfio-devices",
     "reset": "vfio-devices",
     "check": "vfio-devices",
+    "bind": "devices",
+    "unbind": "vfio-devices",
 }
 
 #: How dynamic candidates are labelled in menus.

@@ -56,6 +56,10 @@ way the real kernel shows open files, so another vfioctl process or instance
 sees the group as held, exactly as on a live host.  Opens are serialised with
 an flock on ``<root>/.vfioctl-sim.lock``.
 
+DRIVER CORE: the sysfs writes of binding (``driver_override``, ``unbind``,
+``bind``, ``drivers_probe``) are modelled in :mod:`vfioctl.kernel.sim_drivercore`
+(its header lists what), mixed into :class:`SimKernel`.
+
 FAULT INJECTION: ``SimKernel(root, faults={"VFIO_DEVICE_PCI_HOT_RESET":
 "EIO", "VFIO_DEVICE_BIND_IOMMUFD@0000:81:00.1": "EAGAIN"})`` or the
 environment variable ``VFIOCTL_SIM_FAULTS="OP[@ADDR]=ERRNO,..."``; ``OP`` may
@@ -82,6 +86,7 @@ from vfioctl.kernel.base import (
     VFIO_PCI_HOT_RESET_FLAG_DEV_ID, VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED, VFIO_TYPE1_IOMMU,
     VFIO_TYPE1v2_IOMMU,
 )
+from vfioctl.kernel.sim_drivercore import DriverCoreMixin
 from vfioctl.model import scope as sc
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Host, PciFunction
@@ -135,7 +140,7 @@ def parse_faults(spec: str | None) -> dict[str, str]:
     return out
 
 
-class SimKernel:
+class SimKernel(DriverCoreMixin):
     """See the module docstring.  ``name = "sim"``."""
 
     name = "sim"
