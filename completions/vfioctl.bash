@@ -40,6 +40,10 @@ _vfioctl_value() {  # COMMAND OPTION VALUE OPTPREFIX; fails when OPTION takes no
         list:--driver|list:-d) : ;;
         snapshot:--from-umockdev) _vfioctl_files -f "$3" "$4" ;;
         watch:--count) : ;;
+        bind:--driver) : ;;
+        bind:--allow) _vfioctl_words "$3" "$4" boot-vga nic-in-use storage-in-use pf-vfs no-iommu-group held driver-missing ;;
+        bind:--timeout) : ;;
+        unbind:--timeout) : ;;
         *) return 1 ;;
     esac
 }
@@ -92,6 +96,8 @@ _vfioctl() {
                 list:--group|list:-g|list:--class|list:-c|list:--driver|list:-d) skip=1 ;;
                 snapshot:--from-umockdev) skip=1 ;;
                 watch:--count) skip=1 ;;
+                bind:--driver|bind:--allow|bind:--timeout) skip=1 ;;
+                unbind:--timeout) skip=1 ;;
                 *:-*) ;;
                 *) npos=$((npos + 1)) ;;
             esac
@@ -107,7 +113,7 @@ _vfioctl() {
         if [[ $cur == -* ]]; then
             _vfioctl_words "$cur" "" --root --demo --backend --format --quiet -q --json --version --install-completion --show-completion --help -h
         else
-            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch
+            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch bind unbind
         fi
     else
         case $cmd in
@@ -193,6 +199,24 @@ _vfioctl() {
                 ;;
             watch)
                 _vfioctl_words "$cur" "" --count --json --help -h
+                ;;
+            bind)
+                if [[ $cur == -* ]]; then
+                    _vfioctl_words "$cur" "" --scope --driver --force --allow --noiommu --persist --timeout --dry-run -n --yes -y --json --help -h
+                else
+                    case $npos in
+                        *) _vfioctl_dyn devices "$cur" '' ;;
+                    esac
+                fi
+                ;;
+            unbind)
+                if [[ $cur == -* ]]; then
+                    _vfioctl_words "$cur" "" --force --persist --timeout --dry-run -n --yes -y --json --help -h
+                else
+                    case $npos in
+                        *) _vfioctl_dyn vfio-devices "$cur" '' ;;
+                    esac
+                fi
                 ;;
         esac
     fi

@@ -9,7 +9,11 @@ from typing import Annotated
 
 from vfioctl.cli.app import DevicesArg, DryRunOpt, JsonOpt, YesOpt, _state, app
 
-GUARD_CODES = "boot-vga|nic-in-use|storage-in-use|pf-vfs|no-iommu-group|held|driver-missing"
+from enum import Enum
+
+GUARD_CODES = ("boot-vga", "nic-in-use", "storage-in-use", "pf-vfs", "no-iommu-group", "held",
+               "driver-missing")
+GuardCode = Enum("GuardCode", {c.replace("-", "_"): c for c in GUARD_CODES}, type=str)
 
 TimeoutOpt = Annotated[float, typer.Option(
     "--timeout", metavar="SECONDS", min=0.1,
@@ -62,7 +66,7 @@ def _run(ctx, command: str, devices, json_, plan_fn, exec_fn, **kw) -> None:
         res = exec_fn(kernel, root, host, plan, confirm=_confirm(out.json_mode, kw["yes"], out),
                       dry_run=kw["dry_run"], persist=kw["persist"], timeout=kw["timeout"])
     except ob.GuardRefused as e:
-        d = pb.document(command, plan=e.plan, error=e.to_json())
+        d = pb.document(command, plan=e.plan, refusal=e.to_json())
         out.emit(d, lambda c: pb.render(d, c))
         raise
     except ob.BindFailed as e:
@@ -85,7 +89,7 @@ def bind_cmd(
     scope: Annotated[bool, typer.Option("--scope", help="Also bind every function of the devices' hot-reset scope (and their groups), so a hot reset becomes possible.")] = False,
     driver: Annotated[str, typer.Option("--driver", metavar="NAME", help="Target driver: vfio-pci (default), a vfio-pci variant, or 'auto' (the most specific vfio_pci: alias in modules.alias).")] = "vfio-pci",
     force: Annotated[bool, typer.Option("--force", help="Override every guard (console GPU, NIC in use, mounted storage, PF with VFs, no IOMMU group, held open).")] = False,
-    allow: Annotated[Optional[List[str]], typer.Option("--allow", metavar=GUARD_CODES, help="Override one guard (repeatable).")] = None,
+    allow: Annotated[Optional[List[GuardCode]], typer.Option("--allow", metavar="GUARD", help="Override one guard (repeatable): " + ", ".join(GUARD_CODES) + ".")] = None,
     noiommu: Annotated[bool, typer.Option("--noiommu", help="Allow devices without an IOMMU group when vfio's unsafe noiommu mode is on.")] = False,
     persist: PersistOpt = False,
     timeout: TimeoutOpt = 10.0,
@@ -105,7 +109,7 @@ def bind_cmd(
     _run(ctx, "bind", devices, json_,
          lambda root, host, fns: ob.plan_bind(root, host, fns, driver=driver, scope=scope,
                                               noiommu=noiommu, force=force,
-                                              allow=tuple(allow or ())),
+                                              allow=tuple(a.value for a in allow or ())),
          ob.execute_bind, dry_run=dry_run, yes=yes, persist=persist, timeout=timeout)
 
 

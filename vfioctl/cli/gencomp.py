@@ -163,7 +163,7 @@ def value_kind(cmd: str | None, param) -> Value:
         return Value("choices", tuple(sorted(BUILTIN)))
     if "--class" in opts:
         return Value("choices", tuple(sorted(CLASS_FILTERS)))
-    if tname == "Choice" and getattr(ptype, "choices", None):
+    if tname in ("Choice", "TyperChoice") and getattr(ptype, "choices", None):
         return Value("choices", tuple(str(getattr(c, "value", c)) for c in ptype.choices))
     if "|" in meta and not is_arg:
         return Value("choices", tuple(w for w in meta.split("|") if w))

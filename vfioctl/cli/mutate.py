@@ -125,6 +125,8 @@ def check_cmd(
                 for r in e["reasons"]:
                     c.bullet(f"{r['mode']}: {r['message']} [{r['errno'] or 'refused'} at "
                              f"{r['step']}]", "bad")
+                for f in dict.fromkeys(r["remedy"] for r in e["reasons"] if r.get("remedy")):
+                    c.line(f"  fix: {f}")
     out.emit(doc, human)
     if not doc["possible"]:
         raise typer.Exit(EXIT_NO)

@@ -215,9 +215,10 @@ class DriverCoreMixin:
                 pend.pop(bdf)
                 continue
             if not self._dc_holders(dd, bdf):
+                pend.pop(bdf)
+                self._dc_save_pending(pend)
                 self._dc_detach(dd, bdf, info["driver"])
                 self._log("unbind (completed after release)", bdf, 0)
-                pend.pop(bdf)
         self._dc_save_pending(pend)
 
     # -- the writes -----------------------------------------------------------------

@@ -188,7 +188,7 @@ class BindResult:
     nodes: list[dict] = field(default_factory=list)
     persisted: list[str] = field(default_factory=list)
     state_file: str | None = None
-    error: dict | None = None
+    failure: dict | None = None
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
@@ -196,7 +196,7 @@ class BindResult:
                 "result": self.result, "steps": [s.to_json() for s in self.steps],
                 "rollback": [s.to_json() for s in self.rollback], "moved": self.moved,
                 "nodes": self.nodes, "persisted": self.persisted,
-                "state_file": self.state_file, "error": self.error,
+                "state_file": self.state_file, "failure": self.failure,
                 "warnings": self.warnings}
 
 
@@ -579,7 +579,7 @@ def execute_bind(kernel, root: Root, host: Host, plan: BindPlan, *, dry_run: boo
     except KernelError as e:
         from vfioctl.ops.explain import explain
         failed = current
-        res.error = {"op": e.op, "target": e.target, "errno": e.errname,
+        res.failure = {"op": e.op, "target": e.target, "errno": e.errname,
                      "message": _step_message(e), "detail": e.detail}
         ok = True
         for m in reversed(done + ([failed] if failed is not None else [])):
@@ -723,7 +723,7 @@ def execute_unbind(kernel, root: Root, host: Host, plan: BindPlan, *, dry_run: b
             elif not dry_run:
                 m.driver_after = usage.driver_of(root, m.address)
         except KernelError as e:
-            res.error = {"op": e.op, "target": e.target, "errno": e.errname,
+            res.failure = {"op": e.op, "target": e.target, "errno": e.errname,
                          "message": _step_message(e), "detail": e.detail}
             res.result = "incomplete"
             if not dry_run:

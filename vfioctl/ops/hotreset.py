@@ -404,10 +404,12 @@ def _preflight_refusal(plan: sc.ResetPlan, mode: str) -> Refused:
     v = plan.verdicts[mode]
     step, err = v.expected
     first = v.reasons[0].message if v.reasons else ""
+    fixes = list(dict.fromkeys(r.remedy for r in v.reasons if r.remedy))
     e = Refused(f"a hot reset of {plan.target.address} in {mode} mode would be refused "
                 f"({err or 'refused'} at {step}): {first}",
-                "'vfioctl reset-info' lists every reason; --no-preflight lets the kernel decide",
-                code=EXIT_NO, kind="not-possible", errno=err, step=step)
+                (f"fix: {'; '.join(fixes)}; " if fixes else "")
+                + "'vfioctl reset-info' lists every reason; --no-preflight lets the kernel decide",
+                code=EXIT_NO, kind="not-possible", errno=err, step=step, remedies=fixes)
     return e
 
 
@@ -544,7 +546,7 @@ def function_reset(st, host: Host, fn: PciFunction, *, mode_flags: tuple[bool, b
     mode = choose_mode(plan, iommufd=mode_flags[0], group=mode_flags[1])
     if not fn.vfio_bound:
         raise Refused(f"{fn.address} is not bound to vfio-pci (driver: {fn.driver or 'none'})",
-                      "bind it to vfio-pci first (driverctl set-override ADDRESS vfio-pci)",
+                      f"bind it to vfio-pci first: vfioctl bind {fn.address}",
                       code=EXIT_NO, kind="not-possible")
     v = plan.verdicts[mode]
     setup = [r for r in v.reasons if r.step in (
@@ -553,7 +555,8 @@ def function_reset(st, host: Host, fn: PciFunction, *, mode_flags: tuple[bool, b
     if setup:
         r = setup[0]
         raise Refused(f"cannot open {fn.address} in {mode} mode: {r.message}",
-                      "'vfioctl show DEVICE' explains the device's state", code=EXIT_NO,
+                      (f"fix: {r.remedy}; " if r.remedy else "")
+                      + "'vfioctl show DEVICE' explains the device's state", code=EXIT_NO,
                       kind="not-possible", errno=r.errno, step=r.step)
     methods = fn.reset_method
     scope_note = None

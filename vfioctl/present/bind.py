@@ -12,7 +12,7 @@ from vfioctl.present.jsondoc import doc
 from vfioctl.present.output import Canvas
 
 
-def document(command: str, result=None, plan=None, error=None) -> dict:
+def document(command: str, result=None, plan=None, refusal=None) -> dict:
     """The ``bind``/``unbind`` document (see vfioctl-json(5))."""
     if result is not None:
         body = result.to_json()
@@ -20,9 +20,9 @@ def document(command: str, result=None, plan=None, error=None) -> dict:
         body = {"plan": plan.to_json() if plan is not None else None, "dry_run": False,
                 "backend": None, "result": "refused", "steps": [], "rollback": [],
                 "moved": [], "nodes": [], "persisted": [], "state_file": None,
-                "error": None, "warnings": []}
-    if error is not None:
-        body["error"] = error
+                "failure": None, "warnings": []}
+    if refusal is not None:
+        body["refusal"] = refusal
     return doc(command, **body)
 
 
