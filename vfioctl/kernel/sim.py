@@ -506,7 +506,9 @@ class SimKernel(DriverCoreMixin):
         if fn is None or fn.iommu_group != g.number or not fn.vfio_bound:
             self._fail(op, name, E.ENODEV)
         self._device_open(host, fn, op)
-        fd = self._new_fd(_Device(fn.address, via_group=group, node=g.node), g.node)
+        # a device fd from the group is an anonymous inode, as /proc/PID/fd shows it
+        fd = self._new_fd(_Device(fn.address, via_group=group, node=g.node),
+                          "anon_inode:[vfio-device]")
         self._log(op, name, fd)
         return fd
 

@@ -12,7 +12,9 @@ returns it):
 * ``drivers/<drv>/unbind`` (A.3): ENOENT when the driver is not registered
   (no such file), ENODEV when the device is missing or not bound to
   ``<drv>``.  Unbinding a VFIO driver (vfio-pci or a variant) while another
-  process holds the group node or the cdev *blocks* (A.8): the device's
+  process has the device open - through its cdev, or a device fd
+  (``anon_inode:[vfio-device]``) beside the group node - *blocks* (A.8; an
+  open group fd alone does not block it): the device's
   ``vfio-dev/vfioX``, ``class/vfio-dev/vfioX`` and ``/dev/vfio/devices/vfioX``
   go at once, the driver link and ``/dev/vfio/N`` stay until the holder lets
   go.  The simulator polls the holders for ``timeout`` seconds; past it the
@@ -36,7 +38,10 @@ returns it):
   ``vfio-noiommu`` group with the lowest free group number is created (and
   removed again at unbind).  Probe of a host driver that claims DMA (not
   pci-stub/pcieport) while a VFIO user holds the group: EBUSY
-  (``iommu_device_use_default_domain``).
+  (``iommu_device_use_default_domain``).  The kernel refuses once the group
+  is DMA-claimed (attached to a container, or a device bound to an iommufd);
+  /proc shows only that the node is open, so an open group node or a held
+  cdev counts as claimed (QEMU attaches right after opening).
 * What appears at a VFIO bind (A.7): ``driver`` link and
   ``drivers/<drv>/<bdf>``; ``vfio-dev/vfioX`` with X the lowest free index
   (``ida_alloc``), its ``dev`` (``MAJOR:X``) and ``/dev/vfio/devices/vfioX``
@@ -165,7 +170,12 @@ class DriverCoreMixin:
 
     # -- holders and pending unbinds ----------------------------------------------
     def _dc_holders(self, devdir: str, bdf: str) -> list:
+        """Processes that keep the device open: its cdev's holders, and holders of
+        its group node that also hold a device fd (``anon_inode:[vfio-device]``,
+        what GET_DEVICE_FD returns; which device it is does not show, so every
+        device of the group counts).  A group fd alone does not block an unbind."""
         from vfioctl.model.address import PciAddress
+        from vfioctl.sysfs.usage import node_holders
         host = self._host()
         fn = host.functions.get(PciAddress.parse(bdf))
         if fn is None:
@@ -173,7 +183,8 @@ class DriverCoreMixin:
         out = []
         g = host.group_of(fn)
         if g is not None:
-            out += [h for h in host.holders_of(g.node) if h.pid != self.pid]
+            devfd = {p for p, _, _ in node_holders(self.root, ["anon_inode:[vfio-device]"])}
+            out += [h for h in host.holders_of(g.node) if h.pid != self.pid and h.pid in devfd]
         vname = self._dc_pending().get(bdf, {}).get("vfio_dev") or fn.vfio_dev
         if vname:
             from vfioctl.model import nodes

@@ -442,6 +442,7 @@ def bind_host(path: str) -> str:
          driver="vfio-pci", group=71, flr=True, reset_method="flr bus")
     b.hold("/dev/vfio/71", 4242, "qemu-system-x86")
     b.hold("/dev/vfio/vfio", 4242, "qemu-system-x86")
+    b.hold("anon_inode:[vfio-device]", 4242, "qemu-system-x86")   # the device fd
     root = b.write()
     mods = os.path.join(root, "lib/modules/6.12.0-vfioctl-bind")
     os.makedirs(mods, exist_ok=True)
