@@ -659,7 +659,13 @@ def plan_unbind(root: Root, host: Host, fns: list[PciFunction], *, force: bool =
         m = Move(address=str(a), role=role, action="unbind", driver_now=f.driver,
                  driver_after=None, override_now=f.driver_override,
                  iommu_group=f.iommu_group, class_name=f.class_name)
-        if not f.vfio_bound:
+        if not f.vfio_bound and rec is not None and f.driver != rec.get("driver"):
+            # an unbind that completed after vfioctl stopped waiting (the holder let
+            # go): finish it by giving the function its recorded driver
+            m.driver_after = rec.get("driver")
+            m.why = (f"unbound from {rec.get('bound_to')} earlier; back to "
+                     f"{rec.get('driver') or 'no driver'} (recorded at bind)")
+        elif not f.vfio_bound:
             m.action, m.driver_after = "none", f.driver
             m.why = f"not on a VFIO driver ({f.driver or 'no driver'})"
         elif rec is not None:
@@ -706,8 +712,11 @@ def execute_unbind(kernel, root: Root, host: Host, plan: BindPlan, *, dry_run: b
         try:
             r.call(res.steps, "driver_override", m.address, override,
                    kernel.write_driver_override, m.address, override)
-            r.call(res.steps, "unbind", m.address, m.driver_now, kernel.unbind,
-                   m.driver_now, m.address, timeout)
+            # re-read: a blocked unbind may have completed since the plan was made
+            cur = m.driver_now if dry_run else usage.driver_of(root, m.address)
+            if cur is not None and is_vfio_driver(cur):
+                r.call(res.steps, "unbind", m.address, cur, kernel.unbind, cur, m.address,
+                       timeout)
             if m.driver_after is not None:
                 try:
                     r.call(res.steps, "bind", m.address, m.driver_after, kernel.bind,

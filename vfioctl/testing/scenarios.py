@@ -453,3 +453,25 @@ def bind_host(path: str) -> str:
                 "alias vfio_pci:v000015B3d*sv*sd*bc*sc*i* generic_vfio_pci\n"
                 "alias pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e\n")
     return root
+
+
+@scenario("qemu-q35-bind")
+def qemu_q35_bind(path: str) -> str:
+    """The bind scenario table's part of the real-kernel guest (tests/vm/
+    test_bind_real.py): an e1000e (fn 0) on e1000e and an ich9-intel-hda (fn 1)
+    on snd_hda_intel, one multifunction device in one IOMMU group behind a
+    hotplug root port, and an edu pair on vfio-pci beside it."""
+    b = TreeBuilder(path, meta={"scenario": "qemu-q35-bind", "osrelease": "6.12.0-fixture"})
+    _host_bridge(b)
+    b.root_port("0000:00:02.0", 0x01, group=2, slot="1", device=0x000C, vendor=0x1B36)
+    edu = dict(vendor=0x1234, device=0x11E8, cls=0x00FF00, pcie=None,
+               subsystem=(0x1AF4, 0x1100))
+    b.fn("0000:01:00.0", "0000:00:02.0", driver="vfio-pci", group=10, multifunction=True,
+         reset_method="bus", **edu)
+    b.fn("0000:01:00.1", "0000:00:02.0", driver="vfio-pci", group=10, **edu)
+    b.root_port("0000:00:0b.0", 0x0B, group=20, slot="9", device=0x000C, vendor=0x1B36)
+    b.fn("0000:0b:00.0", "0000:00:0b.0", vendor=0x8086, device=0x10D3, cls=0x020000,
+         driver="e1000e", group=21, multifunction=True, reset_method="pm bus", pm_reset=True)
+    b.fn("0000:0b:00.1", "0000:00:0b.0", vendor=0x8086, device=0x293E, cls=0x040300,
+         driver="snd_hda_intel", group=21, reset_method="pm", pm_reset=True)
+    return b.write()

@@ -1,0 +1,136 @@
+"""vfioctl bind / unbind against the real Linux 6.12 kernel in the QEMU guest.
+
+One boot (intel-iommu) with two extra functions on real host drivers, behind
+their own hotplug root port (passed as extra QEMU arguments, so the shared
+topology of the other VM tests is unchanged): ``nic`` an e1000e (function 0,
+multifunction) and ``audio`` an ich9-intel-hda with an hda-duplex codec
+(function 1) - one IOMMU group.  The guest's init binds every e1000e to
+vfio-pci at boot; the plan first gives ``nic`` back to e1000e.
+
+The bind scenario table (tests/conformance/bind_table.py) runs in the guest
+with the real backend: a guard refusal (the audio function's control device
+held open), a dry run, a forced rollback (driver_override naming a driver
+that does not exist), bind --scope turning a refused check into a passing one
+and a hot reset that succeeds, the unbind of a held device (refused, then a
+bounded wait that times out while the kernel blocks), and unbind back to the
+original drivers.  On the host: every row matches the table, and the
+simulator over the snapshot taken in the same guest before the table
+observes exactly the same exit codes, results and drivers.
+
+The snapshots before and after are the fixtures
+tests/fixtures/recorded/qemu-q35-bind-{before,after} (refresh them with
+VFIOCTL_RECORD_BIND=1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+import harness
+from tests.conformance.bind_table import ROWS, guest_plan, judge
+
+NIC, AUDIO = "0b.0/00.0", "0b.0/00.1"
+EXTRA = (
+    "-audiodev", "none,id=snd0",
+    "-netdev", "hubport,id=n7,hubid=7",
+    "-device", "pcie-root-port,id=rp7,bus=pcie.0,chassis=9,slot=9,addr=0xb,x-speed=2_5,x-width=1",
+    "-device", "e1000e,id=J,bus=rp7,addr=0.0,multifunction=on,netdev=n7",
+    "-device", "ich9-intel-hda,id=K,bus=rp7,addr=0.1",
+    "-device", "hda-duplex,bus=K.0,audiodev=snd0",
+)
+REC = harness.CHECKOUT / "tests" / "fixtures" / "recorded"
+
+
+def _plan() -> list[dict]:
+    nic = f"@bdf:{NIC}@"
+    give_back = (f"d={nic}; [ -L /sys/bus/pci/devices/$d/driver ] && "
+                 f"echo $d > /sys/bus/pci/devices/$d/driver/unbind; "
+                 f"echo > /sys/bus/pci/devices/$d/driver_override; "
+                 f"echo $d > /sys/bus/pci/drivers_probe; "
+                 f"for i in 1 2 3 4 5 6 7 8 9 10; do [ -e /dev/snd/controlC0 ] && break; "
+                 f"sleep 1; done; ls -l /sys/bus/pci/devices/$d/driver /dev/snd")
+    return ([{"name": "bt-setup", "sh": give_back, "check": True},
+             {"name": "bt-snap-before", "record": "@RESULTS@/bind-before"}]
+            + guest_plan(NIC, AUDIO)
+            + [{"name": "bt-snap-after", "record": "@RESULTS@/bind-after"}])
+
+
+@pytest.fixture(scope="module")
+def guest(vm_boot):
+    return vm_boot("iommu", _plan(), timeout=1200, qemu_extra=EXTRA)
+
+
+def _steps(res):
+    return {e["name"]: e for e in res if e.get("name")}
+
+
+def _observations(res) -> tuple[dict, dict]:
+    s = _steps(res)
+    roles = {"nic": res.bdf(NIC), "audio": res.bdf(AUDIO)}
+    obs = {}
+    for row in ROWS:
+        e = s[f"bt-{row.id}"]
+        try:
+            doc = json.loads(e["stdout"]) if e["stdout"].strip() else None
+        except ValueError:
+            doc = None
+        drv = tuple(None if x == "-" else x
+                    for x in s[f"bt-{row.id}-drivers"]["stdout"].split())
+        obs[row.id] = {"rc": e["rc"], "doc": doc, "drivers": drv, "stderr": e["stderr"]}
+    return obs, roles
+
+
+def test_guest_has_the_functions_on_their_host_drivers(guest):
+    s = _steps(guest)
+    assert s["bt-setup"]["rc"] == 0, s["bt-setup"]["stderr"]
+    assert "e1000e" in s["bt-setup"]["stdout"] and "controlC0" in s["bt-setup"]["stdout"]
+    assert guest.device(AUDIO)["driver"] == "snd_hda_intel"
+    assert guest.group(NIC) == guest.group(AUDIO)
+
+
+def test_bind_table_on_the_real_kernel(guest):
+    obs, roles = _observations(guest)
+    bad = []
+    for row in ROWS:
+        o = obs[row.id]
+        bad += judge(row, o["rc"], o["doc"], o["drivers"], roles)
+    assert bad == [], {k: (v["rc"], v["stderr"][-500:]) for k, v in obs.items()}
+
+
+def test_the_blocked_unbind_was_the_kernels(guest):
+    """dmesg shows vfio's own message for an unbind waiting on a user (A.8)."""
+    assert "blocked until released by user" in guest.dmesg or \
+        "Relaying device request" in guest.dmesg, guest.dmesg[-3000:]
+
+
+def test_simulator_over_the_guest_snapshot_observes_the_same(guest, cli, tmp_path):
+    from tests.conformance.bind_table import run_sim
+    obs, roles = _observations(guest)
+    root = str(tmp_path / "before")
+    shutil.copytree(os.path.join(guest.results_dir, "bind-before"), root, symlinks=True)
+    sim = run_sim(root, roles, cli)
+    diffs = []
+    for row in ROWS:
+        a, b = sim[row.id], obs[row.id]
+        ra = (a["doc"] or {}).get("result") if a["doc"] else None
+        rb = (b["doc"] or {}).get("result") if b["doc"] else None
+        if (a["rc"], ra, a["drivers"]) != (b["rc"], rb, b["drivers"]):
+            diffs.append(f"{row.id}: simulator {(a['rc'], ra, a['drivers'])} != kernel "
+                         f"{(b['rc'], rb, b['drivers'])}")
+    assert diffs == []
+
+
+def test_record_fixtures(guest):
+    """The snapshots become fixtures when asked (VFIOCTL_RECORD_BIND=1) or missing."""
+    for name in ("before", "after"):
+        src = os.path.join(guest.results_dir, f"bind-{name}")
+        assert os.path.isfile(os.path.join(src, "VFIOCTL-SNAPSHOT"))
+        dst = REC / f"qemu-q35-bind-{name}"
+        if os.environ.get("VFIOCTL_RECORD_BIND") == "1" or not dst.exists():
+            if dst.exists():
+                shutil.rmtree(dst)
+            shutil.copytree(src, dst, symlinks=True)
