@@ -9,7 +9,8 @@ Exit codes (documented in vfioctl(8), EXIT STATUS):
   3  not found: no such PCI function, group or cdev
   4  host error: ROOT has no sys/, sysfs missing or unreadable
   5  permission denied
-  6  refused for safety: not confirmed (no --yes when not interactive, or declined)
+  6  refused for safety: not confirmed (no --yes when not interactive, or declined),
+     or a bind/unbind guard (console GPU, NIC or disk in use, held open...)
   7  the kernel refused the operation (errno kept in the JSON error object)
   8  the operation ran but verification failed (a function vanished, config unreadable)
   9  backend unavailable (unknown --backend, VFIO nodes missing)
@@ -37,7 +38,7 @@ EXIT_CODES = {
     EXIT_NOT_FOUND: "device, group or cdev not found",
     EXIT_HOST: "host root/sysfs missing or unreadable",
     EXIT_PERMISSION: "permission denied",
-    EXIT_REFUSED: "refused for safety (not confirmed)",
+    EXIT_REFUSED: "refused for safety (not confirmed, or a bind/unbind guard)",
     EXIT_KERNEL: "the kernel refused the operation",
     EXIT_VERIFY: "operation ran but verification failed",
     EXIT_BACKEND: "backend unavailable",

@@ -7,8 +7,8 @@ an e1000e on its host driver (function 0 of a multifunction device behind its
 own root port) and ``audio`` an ich9-intel-hda on snd_hda_intel (function 1):
 one IOMMU group, one reset scope.
 
-Each row: ``setup`` actions (``hold-snd``: a process holds the audio
-function's ``/dev/snd/controlC0``; ``hold-device``: a QEMU-like process opens
+Each row: ``setup`` actions (``nic-addr``: the nic's interface gets the
+address 192.0.2.1/24, so it carries a route; ``hold-device``: a QEMU-like process opens
 the nic's group, attaches it and gets the device fd; ``release``: that
 process exits), the CLI arguments (``{nic}``/``{audio}`` replaced by the
 addresses), the expected exit code, ``result`` of the JSON document, and the
@@ -38,9 +38,9 @@ class Row:
 ROWS = [
     Row("check-before", ("check", "{nic}", "--json"), 1, drivers=(NIC_DRIVER, AUDIO_DRIVER),
         extra={"remedy": "vfioctl bind {nic}"}),
-    Row("guard-held", ("bind", "{nic}", "--scope", "--yes", "--json"), 6, "refused",
-        (NIC_DRIVER, AUDIO_DRIVER), setup=("hold-snd",), after=("release",),
-        extra={"guard": ("held", "{audio}")}),
+    Row("guard-nic", ("bind", "{nic}", "--scope", "--yes", "--json"), 6, "refused",
+        (NIC_DRIVER, AUDIO_DRIVER), setup=("nic-addr",), after=("release",),
+        extra={"guard": ("nic-in-use", "{nic}")}),
     Row("dry-run", ("bind", "{nic}", "--scope", "--dry-run", "--json"), 0, "dry-run",
         (NIC_DRIVER, AUDIO_DRIVER)),
     Row("forced-rollback", ("bind", "{nic}", "--driver", "foo_vfio_pci", "--force", "--yes",
@@ -115,20 +115,22 @@ def run_sim(root: str, roles: dict, cli) -> dict:
     obs = {}
 
     def act(a: str) -> None:
-        if a == "hold-snd":
-            # the class device the real kernel has below the function (snapshots
-            # do not record sound/), and a process holding it open
-            d = usage.devdir(r, roles["audio"])
-            cd = os.path.join(d, "sound", "card0", "controlC0")
-            os.makedirs(cd, exist_ok=True)
-            with open(os.path.join(cd, "uevent"), "w") as f:
-                f.write("MAJOR=116\nMINOR=0\nDEVNAME=snd/controlC0\n")
-            pd = r.join("proc/31000/fd")
-            os.makedirs(pd, exist_ok=True)
-            with open(r.join("proc/31000/comm"), "w") as f:
-                f.write("holder-snd\n")
-            os.symlink("/dev/snd/controlC0", os.path.join(pd, "3"))
-            holders.append(("proc", r.join("proc/31000")))
+        if a == "nic-addr":
+            # what `ip addr add 192.0.2.1/24 dev IF; ip link set IF up` shows: the
+            # interface below the function (snapshots do not record net/) and its
+            # connected route in /proc/net/route
+            d = usage.devdir(r, roles["nic"])
+            names = usage.net_interfaces(r, roles["nic"]) or ["eth9"]
+            os.makedirs(os.path.join(d, "net", names[0]), exist_ok=True)
+            route = r.join("proc/net/route")
+            os.makedirs(os.path.dirname(route), exist_ok=True)
+            old = open(route).read() if os.path.exists(route) else (
+                "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU"
+                "\tWindow\tIRTT\n")
+            with open(route, "w") as f:
+                f.write(old + f"{names[0]}\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF"
+                              "\t0\t0\t0\n")
+            holders.append(("route", (route, old)))
         elif a == "hold-device":
             k = SimKernel(root, comm="qemu-system-x86")
             host = read_host(root)
@@ -145,6 +147,9 @@ def run_sim(root: str, roles: dict, cli) -> dict:
                 kind, h = holders.pop()
                 if kind == "sim":
                     h.close_all()
+                elif kind == "route":
+                    with open(h[0], "w") as f:
+                        f.write(h[1])
                 else:
                     shutil.rmtree(h)
         else:
@@ -178,10 +183,11 @@ def guest_plan(nic_chain: str, audio_chain: str, prefix: str = "bt") -> list[dic
     active: list[str] = []
     for row in ROWS:
         for a in row.setup:
-            if a == "hold-snd":
-                active.append("h-snd")
-                steps.append({"name": f"{prefix}-{row.id}-hold", "id": "h-snd", "how": "open",
-                              "hold": "/dev/snd/controlC0", "comm": "holder-snd"})
+            if a == "nic-addr":
+                active.append("nic-addr")
+                steps.append({"name": f"{prefix}-{row.id}-addr", "sh": (
+                    f"i=$(ls /sys/bus/pci/devices/{nic}/net) && ip addr add 192.0.2.1/24 "
+                    "dev $i && ip link set $i up && cat /proc/net/route"), "check": True})
             elif a == "hold-device":
                 active.append("h-dev")
                 steps.append({"name": f"{prefix}-{row.id}-hold", "id": "h-dev", "how": "group",
@@ -192,7 +198,12 @@ def guest_plan(nic_chain: str, audio_chain: str, prefix: str = "bt") -> list[dic
         if "release" in row.after:
             while active:
                 hid = active.pop()
-                steps.append({"name": f"{prefix}-{row.id}-release-{hid}", "release": hid})
+                if hid == "nic-addr":
+                    steps.append({"name": f"{prefix}-{row.id}-release-{hid}", "sh": (
+                        f"i=$(ls /sys/bus/pci/devices/{nic}/net) && ip addr flush dev $i && "
+                        "ip link set $i down")})
+                else:
+                    steps.append({"name": f"{prefix}-{row.id}-release-{hid}", "release": hid})
             steps.append({"name": f"{prefix}-{row.id}-settle", "sleep": 1})
         steps.append({"name": f"{prefix}-{row.id}-drivers", "sh": drv})
     return steps

@@ -577,7 +577,6 @@ def execute_bind(kernel, root: Root, host: Host, plan: BindPlan, *, dry_run: boo
             done.append(m)
             current = None
     except KernelError as e:
-        from vfioctl.ops.explain import explain
         failed = current
         res.failure = {"op": e.op, "target": e.target, "errno": e.errname,
                      "message": _step_message(e), "detail": e.detail}
