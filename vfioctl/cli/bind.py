@@ -23,11 +23,17 @@ PersistOpt = Annotated[bool, typer.Option(
                       "/etc/driverctl.d, which driverctl re-applies at boot.")]
 
 
-def _confirm(json_mode: bool, yes: bool, out):
+def _confirm(json_mode: bool, yes: bool, out, shown: list):
     def ask(plan) -> None:
         import sys
         from vfioctl.errors import Refused
         from vfioctl.ops.hotreset import interactive
+        from vfioctl.present import bind as pb
+        if not json_mode:
+            # the full affected set before anything is written
+            d = pb.document(plan.command, plan=plan)
+            pb.render_plan(d["plan"], out.canvas(), plan.command)
+            shown.append(True)
         if yes:
             return
         if json_mode or not interactive():
@@ -59,11 +65,11 @@ def _run(ctx, command: str, devices, json_, plan_fn, exec_fn, **kw) -> None:
     fns = [resolve_device(host, d) for d in devices]
     root = Root(st.root_path())
     plan = plan_fn(root, host, fns)
-    if not out.json_mode:
-        pass  # the plan is drawn with the result below (one document)
     kernel = get_backend(st.backend, st.root_path())
+    shown: list = []
     try:
-        res = exec_fn(kernel, root, host, plan, confirm=_confirm(out.json_mode, kw["yes"], out),
+        res = exec_fn(kernel, root, host, plan,
+                      confirm=_confirm(out.json_mode, kw["yes"], out, shown),
                       dry_run=kw["dry_run"], persist=kw["persist"], timeout=kw["timeout"])
     except ob.GuardRefused as e:
         d = pb.document(command, plan=e.plan, refusal=e.to_json())
@@ -71,15 +77,15 @@ def _run(ctx, command: str, devices, json_, plan_fn, exec_fn, **kw) -> None:
         raise
     except ob.BindFailed as e:
         d = pb.document(command, result=e.result)
-        out.emit(d, lambda c: pb.render(d, c))
+        out.emit(d, lambda c: pb.render(d, c, plan=not shown))
         raise
     except Exception:
-        if not out.json_mode:
+        if not out.json_mode and not shown:
             d = pb.document(command, plan=plan)
             out.emit(d, lambda c: pb.render_plan(d["plan"], c, command))
         raise
     d = pb.document(command, result=res)
-    out.emit(d, lambda c: pb.render(d, c))
+    out.emit(d, lambda c: pb.render(d, c, plan=not shown))
 
 
 @app.command("bind")

@@ -78,9 +78,9 @@ def _step(s: dict) -> str:
     return f"{s['op']} {s['target']}{v}: {s['result']}{d}"
 
 
-def render(d: dict, c: Canvas) -> None:
+def render(d: dict, c: Canvas, plan: bool = True) -> None:
     cmd = d["command"]
-    if d.get("plan"):
+    if d.get("plan") and plan:
         render_plan(d["plan"], c, cmd)
     if d["result"] == "refused":
         return
