@@ -38,3 +38,14 @@ def test_bind_table_on_the_recorded_guest_tree(tmp_path, cli):
     shutil.copytree(src, root, symlinks=True)
     roles = dict(ROLES)
     _check(root, cli)
+
+
+def test_recorded_guest_is_back_where_it_started():
+    """The real kernel after the table: every function on the driver it had before."""
+    from vfioctl.sysfs.reader import read_host
+    before = read_host(str(RECORDED / "qemu-q35-bind-before"), holders=False)
+    after = read_host(str(RECORDED / "qemu-q35-bind-after"), holders=False)
+    drv = lambda h: {str(a): f.driver for a, f in h.functions.items()}  # noqa: E731
+    assert drv(before) == drv(after)
+    assert drv(after)[ROLES["nic"]] == "e1000e"
+    assert drv(after)[ROLES["audio"]] == "snd_hda_intel"

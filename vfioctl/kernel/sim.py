@@ -329,6 +329,8 @@ class SimKernel(DriverCoreMixin):
         self._drop_fd(fd)
         self._log("close", str(obj.address) if isinstance(obj, _Device) and not obj.cdev
                   else obj.node, 0)
+        if isinstance(obj, _Device):
+            self._dc_settle(seed=False)  # the last user gone: a blocked unbind completes
 
     def close_all(self) -> None:
         # devices first, then groups, then containers/iommufds: the kernel's

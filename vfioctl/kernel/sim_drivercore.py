@@ -18,9 +18,10 @@ returns it):
   ``vfio-dev/vfioX``, ``class/vfio-dev/vfioX`` and ``/dev/vfio/devices/vfioX``
   go at once, the driver link and ``/dev/vfio/N`` stay until the holder lets
   go.  The simulator polls the holders for ``timeout`` seconds; past it the
-  call raises ETIMEDOUT and the unbind stays *pending*: it completes at the
-  next driver-core call after the holder closed the node (the real kernel
-  completes it the moment the last fd closes).
+  call raises ETIMEDOUT and the unbind stays *pending*: it completes when a
+  simulated holder closes its device fd, or at the next driver-core call
+  after the holder went away (the real kernel completes it the moment the
+  last fd closes).
 * ``drivers/<drv>/bind`` (A.3): ENOENT for an unregistered driver, ENODEV
   for a missing device or when the driver does not match it (an override
   naming another driver; a VFIO driver without an override naming it - its
@@ -213,10 +214,11 @@ class DriverCoreMixin:
         with open(path, "w") as f:
             json.dump(p, f)
 
-    def _dc_settle(self) -> None:
+    def _dc_settle(self, seed: bool = True) -> None:
         """Seed the id tables (before anything moves); complete pending
         (blocked) unbinds whose holders have let go."""
-        self._dc_tables()
+        if seed:
+            self._dc_tables()
         pend = self._dc_pending()
         if not pend:
             return
