@@ -186,6 +186,19 @@ EXTRA_FILES = (
     ("/proc/*/fd", "Scanned for links to /dev/vfio/* and /dev/iommu (holders)."),
     ("/run/udev/data", "udev database: device names."),
     ("$XDG_CACHE_HOME/vfioctl/demo-*", "The demo host tree built by --demo."),
+    ("/sys/bus/pci/devices/*/driver_override", "Written by bind and unbind (never new_id)."),
+    ("/sys/bus/pci/drivers/*/bind, /sys/bus/pci/drivers/*/unbind, /sys/bus/pci/drivers_probe",
+     "Written by bind and unbind; an unbind of a device in use runs in a child process "
+     "waited for at most --timeout seconds."),
+    ("/run/vfioctl/bindings.json", "What bind changed (each function's driver and "
+                                   "driver_override before), read by unbind; inside ROOT "
+                                   "with --root."),
+    ("/etc/driverctl.d/pci-BDF", "driverctl's override store, written by bind --persist "
+                                 "and removed by unbind --persist (driverctl re-applies it "
+                                 "at boot)."),
+    ("/lib/modules/RELEASE/modules.alias", "vfio_pci: aliases for bind --driver auto."),
+    ("/proc/net/route, /proc/net/ipv6_route, /proc/net/if_inet6, /proc/mounts, /proc/swaps, "
+     "/sys/block/*/holders", "Read by bind's guards."),
 )
 
 SIDE_EFFECTS = """\
