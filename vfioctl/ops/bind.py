@@ -416,17 +416,24 @@ def plan_bind(root: Root, host: Host, fns: list[PciFunction], *, driver: str = D
             m.action, m.driver_after = "stay", f.driver
             m.why = f"{f.driver} is DMA-safe: the group stays viable with it"
         else:
-            m.guards, m.holders = _fn_guards(root, host, f, target, noiommu)
-            m.why = f"{f.driver or 'no driver'} -> {target}"
+            if driver == "auto":  # each function gets its own best variant
+                m.driver_after, choice = choose_driver(root, f, "auto")
+            m.guards, m.holders = _fn_guards(root, host, f, m.driver_after, noiommu)
+            m.why = f"{f.driver or 'no driver'} -> {m.driver_after}"
         moves.append(m)
     plan = BindPlan("bind", [str(f.address) for f in fns], target, why, scope, moves)
-    if not usage_driver_registered(root, target):
-        for m in plan.to_move:
+    missing: set[str] = set()
+    for m in plan.to_move:
+        d = m.driver_after
+        if d not in missing and not usage_driver_registered(root, d):
+            missing.add(d)
             m.guards.append(Guard(
-                "driver-missing", m.address, f"driver {target} is not registered "
-                f"(no /sys/bus/pci/drivers/{target}): the device would be left without a driver",
-                f"modprobe {target.replace('-', '_')}"))
-            break
+                "driver-missing", m.address, f"driver {d} is not registered "
+                f"(no /sys/bus/pci/drivers/{d}): the device would be left without a driver",
+                f"modprobe {d.replace('-', '_')}"))
+    if not plan.to_move and all(f.is_bridge for f in fns):
+        raise UsageError(f"{fns[0].address} is a bridge: vfio-pci binds only endpoints "
+                         "(type 0 header)", "name an endpoint below it")
     for g in plan.guards:
         g.forced = force or g.code in allow
     after = predict_host(host, plan.to_move)
