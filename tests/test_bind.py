@@ -241,12 +241,13 @@ def test_driver_auto_picks_the_most_specific_vfio_variant(build, cli):
     assert r.json()["plan"]["driver"] == "vfio-pci"
 
 
-def test_modalias_best_match():
+def test_modalias_best_match(build):
     from vfioctl.sysfs.modalias import ModAlias
-    ma = ModAlias([("vfio_pci:v000015B3d*sv*sd*bc*sc*i*", "generic_vfio_pci"),
-                   ("vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i*", "mlx5_vfio_pci"),
-                   ("pci:v000015B3d0000101Esv*sd*bc*sc*i*", "mlx5_core")])
-    m = "pci:v000015B3d0000101Esv000015B3sd00000016bc02sc00i00"
+    from vfioctl.sysfs.usage import read_modalias
+    root = build("bind-host")
+    ma = ModAlias.load(root)     # generic_vfio_pci (more wildcards) comes first in the file
+    m = read_modalias(Root(root), "0000:06:00.0")
+    assert m == "pci:v000015B3d0000101Esv000015B3sd00000016bc02sc00i00"
     assert ma.vfio_variants_for(m) == ["mlx5_vfio_pci", "generic_vfio_pci"]
     assert ma.modules_for(m) == ["mlx5_core"]
     assert ma.vfio_variants_for("pci:v00008086d00001521sv*sd*bc02sc00i00") == []

@@ -207,7 +207,8 @@ def choose_driver(root: Root, fn: PciFunction, requested: str) -> tuple[str, str
     """(driver, why).  ``auto``: the most specific ``vfio_pci:`` alias."""
     if requested != "auto":
         return requested, f"--driver {requested}" if requested != DEFAULT_DRIVER else "default"
-    from vfioctl.sysfs.modalias import ModAlias, driver_dir_name, read_modalias
+    from vfioctl.sysfs.modalias import ModAlias
+    from vfioctl.sysfs.usage import driver_dir_name, read_modalias
     ma = ModAlias.load(root)
     modalias = read_modalias(root, str(fn.address))
     if ma is None:

@@ -72,19 +72,3 @@ class ModAlias:
             if mod not in out:
                 out.append(mod)
         return out
-
-
-def read_modalias(root: Root, bdf: str) -> str | None:
-    try:
-        with open(root.join(f"sys/bus/pci/devices/{bdf}/modalias"), "rb") as f:
-            return f.read(256).decode("ascii", "replace").strip() or None
-    except OSError:
-        return None
-
-
-def driver_dir_name(root: Root, module: str) -> str | None:
-    """The driver directory a module registers: its name, else ``_`` -> ``-``."""
-    for cand in (module, module.replace("_", "-")):
-        if os.path.isdir(root.join(f"sys/bus/pci/drivers/{cand}")):
-            return cand
-    return None

@@ -236,3 +236,18 @@ def node_holders(root: Root, nodes_: list[str]) -> list[tuple[int, str, str]]:
                 out.append((int(pid), comm, t))
                 break
     return sorted(out)
+
+
+def read_modalias(root: Root, bdf: str) -> str | None:
+    """The function's ``modalias`` attribute (``pci:v...d...sv...sd...bc..sc..i..``)."""
+    d = devdir(root, bdf)
+    s = (_read(os.path.join(d, "modalias"), 256) or "").strip() if d else ""
+    return s or None
+
+
+def driver_dir_name(root: Root, module: str) -> str | None:
+    """The driver directory a module registers: its name, else ``_`` -> ``-``."""
+    for cand in (module, module.replace("_", "-")):
+        if os.path.isdir(root.join(f"sys/bus/pci/drivers/{cand}")):
+            return cand
+    return None

@@ -448,9 +448,9 @@ def bind_host(path: str) -> str:
     os.makedirs(mods, exist_ok=True)
     with open(os.path.join(mods, "modules.alias"), "w") as f:
         f.write("# Aliases extracted from modules themselves.\n"
+                "alias vfio_pci:v000015B3d*sv*sd*bc*sc*i* generic_vfio_pci\n"
                 "alias pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_core\n"
                 "alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci\n"
-                "alias vfio_pci:v000015B3d*sv*sd*bc*sc*i* generic_vfio_pci\n"
                 "alias pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e\n")
     return root
 
