@@ -2,8 +2,8 @@
 
 Nothing here fakes a VFIO kernel.  Node paths are resolved under a temporary
 root whose ``dev/`` holds either nothing (ENOENT), or ordinary files that the
-real kernel answers for: ``/dev/null`` through a symlink, a regular file, a
-FIFO.  Every ioctl on those fails with the kernel's own errno (ENOTTY), which
+real kernel answers for: regular files (under a fixture root the backend
+opens nothing else: a link to the host's ``/dev`` or a FIFO is refused, issue 8).  Every ioctl on those fails with the kernel's own errno (ENOTTY), which
 is exactly what must surface as ``KernelError(op=<ioctl name>, target=<node>)``
 with the bookkeeping intact and no fd leaked.  The positive paths run against
 a real 6.12 kernel in the QEMU guest (real-kernel-vm.md), not here.
@@ -40,13 +40,14 @@ def fd_guard():
 
 @pytest.fixture
 def fake_root(tmp_path):
-    """dev/vfio/vfio -> /dev/null, dev/vfio/12 regular file, dev/vfio/devices/vfio0 regular
-    file, dev/iommu a FIFO, nothing else."""
+    """dev/vfio/vfio, dev/vfio/12, dev/vfio/devices/vfio0 and dev/iommu regular files
+    (under a fixture root the real backend opens nothing else - issue 8: a link to
+    the host's /dev or a FIFO is refused; see tests/hostile)."""
     (tmp_path / "dev" / "vfio" / "devices").mkdir(parents=True)
-    os.symlink("/dev/null", tmp_path / "dev" / "vfio" / "vfio")
+    (tmp_path / "dev" / "vfio" / "vfio").write_bytes(b"")
     (tmp_path / "dev" / "vfio" / "12").write_bytes(b"")
     (tmp_path / "dev" / "vfio" / "devices" / "vfio0").write_bytes(b"")
-    os.mkfifo(tmp_path / "dev" / "iommu")
+    (tmp_path / "dev" / "iommu").write_bytes(b"")
     return tmp_path
 
 

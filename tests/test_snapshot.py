@@ -65,8 +65,15 @@ def test_snapshot_refuses_to_overwrite(cli, build, tmp_path):
     (out / "x").write_text("keep")
     r = cli(["--root", src, "snapshot", str(out)])
     assert r.code == 2 and "already exists" in r.err and (out / "x").exists()
-    assert cli(["--root", src, "snapshot", str(out), "--force"]).code == 0
-    assert not (out / "x").exists()
+    # --force replaces only a previous vfioctl snapshot (issue 8: no data loss)
+    r = cli(["--root", src, "snapshot", str(out), "--force"])
+    assert r.code == 2 and "not a vfioctl snapshot" in r.err and (out / "x").exists()
+    snap = tmp_path / "snap"
+    assert cli(["--root", src, "snapshot", str(snap)]).code == 0
+    (snap / "x").write_text("old")
+    assert cli(["--root", src, "snapshot", str(snap), "--force"]).code == 0
+    assert not (snap / "x").exists() and (snap / "VFIOCTL-SNAPSHOT").is_file()
+    assert [p.name for p in tmp_path.iterdir() if ".vfioctl-tmp-" in p.name] == []
 
 
 def test_snapshot_from_umockdev(cli, tmp_path):
@@ -92,7 +99,7 @@ def test_bad_tarball_root(cli, tmp_path):
     bad = tmp_path / "x.tar.gz"
     bad.write_bytes(b"not a tarball")
     r = cli(["--root", str(bad), "list"])
-    assert r.code == 4 and "cannot read snapshot tarball" in r.err
+    assert r.code == 4 and "not a readable snapshot tarball" in r.err
 
 
 def test_watch_needs_the_live_host(cli, build):

@@ -9,12 +9,15 @@ Exit codes (documented in vfioctl(8), EXIT STATUS):
   3  not found: no such PCI function, group or cdev
   4  host error: ROOT has no sys/, sysfs missing or unreadable
   5  permission denied
-  6  refused for safety: not confirmed (no --yes when not interactive, or declined),
-     or a bind/unbind guard (console GPU, NIC or disk in use, held open...)
+  6  refused for safety: not confirmed (no --yes when not interactive, or declined), or a bind/unbind guard (console GPU, NIC or disk in use, held open...)
   7  the kernel refused the operation (errno kept in the JSON error object)
   8  the operation ran but verification failed (a function vanished, config unreadable)
   9  backend unavailable (unknown --backend, VFIO nodes missing)
- 70  internal error (a bug: please report it with the traceback)
+ 10  cannot tell: reset-info, check or hot-reset's preflight could not see what the verdict depends on (other users' open files, config space, broken sysfs entries); the message says what, and how to see it (usually: run as root)
+ 70  internal error (a bug: please report it; VFIOCTL_DEBUG=1 shows the traceback)
+ 74  the output could not be written (a full disk, a closed stdout)
+130  interrupted (SIGINT)
+141  the reader of the output went away (EPIPE/SIGPIPE, e.g. '| head -1')
 """
 
 from __future__ import annotations
@@ -29,7 +32,11 @@ EXIT_REFUSED = 6
 EXIT_KERNEL = 7
 EXIT_VERIFY = 8
 EXIT_BACKEND = 9
+EXIT_CANNOT_TELL = 10
 EXIT_INTERNAL = 70
+EXIT_OUTPUT = 74
+EXIT_INTERRUPTED = 130
+EXIT_PIPE = 141
 
 EXIT_CODES = {
     EXIT_OK: "success",
@@ -42,7 +49,11 @@ EXIT_CODES = {
     EXIT_KERNEL: "the kernel refused the operation",
     EXIT_VERIFY: "operation ran but verification failed",
     EXIT_BACKEND: "backend unavailable",
-    EXIT_INTERNAL: "internal error",
+    EXIT_CANNOT_TELL: "cannot tell: what the verdict depends on could not be seen (run as root)",
+    EXIT_INTERNAL: "internal error (a bug; VFIOCTL_DEBUG=1 shows the traceback)",
+    EXIT_OUTPUT: "the output could not be written (full disk, closed stdout)",
+    EXIT_INTERRUPTED: "interrupted (SIGINT)",
+    EXIT_PIPE: "the reader of the output went away (EPIPE/SIGPIPE)",
 }
 
 

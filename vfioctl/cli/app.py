@@ -167,7 +167,8 @@ def reset_info_cmd(
 ) -> None:
     """Predict which functions a hot reset hits and whether the kernel allows it.
 
-    Exit status 0 when a hot reset is possible in some mode, 1 when not.  With
+    Exit status 0 when a hot reset is possible in some mode, 1 when not, 10 when
+    vfioctl cannot tell (it could not see every holder or the config space).  With
     --kernel the device is opened (performing its open-time function reset) and
     the kernel's own answer is shown beside the prediction."""
     from vfioctl.errors import EXIT_NO
@@ -186,7 +187,8 @@ def reset_info_cmd(
                                            json_mode=out.json_mode, out=out)
     out.emit(d, lambda c: human.render_reset_info(d, c))
     if not plan.possible:
-        raise typer.Exit(EXIT_NO)
+        from vfioctl.errors import EXIT_CANNOT_TELL
+        raise typer.Exit(EXIT_CANNOT_TELL if plan.cannot_tell else EXIT_NO)
 
 
 def _register_mutations() -> None:

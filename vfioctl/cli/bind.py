@@ -72,11 +72,11 @@ def _run(ctx, command: str, devices, json_, plan_fn, exec_fn, **kw) -> None:
                       confirm=_confirm(out.json_mode, kw["yes"], out, shown),
                       dry_run=kw["dry_run"], persist=kw["persist"], timeout=kw["timeout"])
     except ob.GuardRefused as e:
-        d = pb.document(command, plan=e.plan, refusal=e.to_json())
+        d = pb.document(command, plan=e.plan, refusal=e.to_json(), error=e)
         out.emit(d, lambda c: pb.render(d, c))
         raise
     except ob.BindFailed as e:
-        d = pb.document(command, result=e.result)
+        d = pb.document(command, result=e.result, error=e)
         out.emit(d, lambda c: pb.render(d, c, plan=not shown))
         raise
     except Exception:

@@ -25,16 +25,16 @@ def candidates(root: str, kind: str) -> list[str]:
     r = Root(root)
     try:
         if kind == "devices":
-            return sorted(os.listdir(r.join(PCI_DEVICES)))
+            return sorted(r.listdir(r.join(PCI_DEVICES)))
         if kind == "vfio-devices":
             out: set[str] = set()
             drv = r.join(PCI_DRIVERS)
-            for d in os.listdir(drv):
+            for d in r.listdir(drv):
                 if d == "vfio-pci" or d.replace("_", "-").endswith("-vfio-pci"):
-                    out.update(n for n in os.listdir(os.path.join(drv, d)) if ":" in n)
+                    out.update(n for n in r.listdir(os.path.join(drv, d)) if ":" in n)
             return sorted(out)
         if kind == "groups":
-            return sorted((g for g in os.listdir(r.join(IOMMU_GROUPS)) if g.isdigit()), key=int)
+            return sorted((g for g in r.listdir(r.join(IOMMU_GROUPS)) if g.isdigit()), key=int)
     except OSError:
         return []
     return []

@@ -5,13 +5,34 @@ answered here by :mod:`vfioctl.cli.complete` without importing typer, rich or
 pyudev; everything else goes to the typer app.  User errors
 (:class:`~vfioctl.errors.VfioctlError`) become one ``error:`` line, one
 ``hint:`` line and a documented exit code; with ``--json`` stdout also gets an
-error document.  Anything else is a bug and keeps its traceback.
+error document.
+
+Streams and signals (issue 8, documented in vfioctl(8) EXIT STATUS):
+
+* an unexpected exception is a bug: one ``vfioctl: internal error:`` line and
+  one line asking for a bug report, exit 70 (the traceback only with
+  ``VFIOCTL_DEBUG=1``); with ``--json`` an error document of kind
+  ``internal`` as well;
+* SIGINT (Ctrl-C, also at a prompt) exits 130;
+* a reader that goes away (EPIPE/SIGPIPE: ``vfioctl list | head -1``) ends
+  the command quietly with exit 141 (128 + SIGPIPE, what a shell shows for a
+  program killed by SIGPIPE);
+* any other failure to write the output (``>/dev/full``, a closed stdout)
+  exits 74 (EX_IOERR) with one line on stderr where one can still be
+  written; a closed stderr never turns a result into a crash.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 
+
+EXIT_OUTPUT = 74      # EX_IOERR: the output could not be written
+EXIT_PIPE = 141       # 128 + SIGPIPE: the reader went away
+EXIT_INTERRUPT = 130  # 128 + SIGINT
+EXIT_INTERNAL = 70    # EX_SOFTWARE (vfioctl.errors.EXIT_INTERNAL)
 
 GLOBAL_OPTIONS = ("--root", "--demo", "--backend", "--format", "--quiet", "-q", "--version")
 
@@ -24,7 +45,128 @@ def _command_name(argv: list[str]) -> str:
     return "vfioctl"
 
 
+class _ClosedStream:
+    """Stands in for a standard stream whose descriptor was closed at start
+    (Python then sets ``sys.stdout`` to None): writing fails with EBADF."""
+
+    closed = False
+    encoding = "utf-8"
+
+    def write(self, s):
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+
+def _say(msg: str) -> None:
+    """One line on stderr if at all possible; never raises."""
+    try:
+        sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+    except Exception:
+        try:
+            os.write(2, (msg + "\n").encode("utf-8", "replace"))
+        except Exception:
+            pass
+
+
+def _silence_stdout() -> None:
+    """After a write failure: point fd 1 at /dev/null so the interpreter's
+    final flush cannot fail again (no 'Exception ignored' noise, no exit 120)."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 1)
+        os.close(fd)
+    except OSError:
+        pass
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        sys.stdout = _ClosedStream()
+
+
+def _output_failed(e: OSError) -> int:
+    _silence_stdout()
+    if e.errno == errno.EPIPE:
+        return EXIT_PIPE
+    _say(f"vfioctl: error: cannot write the output: {e.strerror or e}")
+    return EXIT_OUTPUT
+
+
 def main(argv: list[str] | None = None) -> int:
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, _ClosedStream())
+    try:
+        rv = _gc_main(argv)
+        try:
+            sys.stdout.flush()
+        except OSError as e:
+            return _output_failed(e)
+        return rv
+    except BrokenPipeError as e:
+        return _output_failed(e)
+    except OSError as e:
+        if _is_stdout_error(e):
+            return _output_failed(e)
+        return _internal(e, argv)
+    except KeyboardInterrupt:
+        _say("vfioctl: interrupted")
+        return EXIT_INTERRUPT
+
+
+def _is_stdout_error(e: OSError) -> bool:
+    """A write error of the standard streams (not of a file vfioctl opened)."""
+    if e.errno not in (errno.EPIPE, errno.ENOSPC, errno.EBADF, errno.EIO, errno.EDQUOT,
+                       errno.EFBIG):
+        return False
+    return getattr(e, "filename", None) is None
+
+
+def _internal(e: BaseException, argv) -> int:
+    """An exception vfioctl did not expect: a bug.  Exit 70."""
+    if os.environ.get("VFIOCTL_DEBUG"):
+        import traceback
+        try:
+            traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+        except Exception:
+            pass
+    what = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
+    _say(f"vfioctl: internal error: {what[:200]}")
+    _say("vfioctl: hint: this is a bug in vfioctl; please report it with the output of the "
+         "same command run with VFIOCTL_DEBUG=1")
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--json" in args:
+        try:
+            import json
+            from vfioctl.present.jsondoc import error as err_doc
+            from vfioctl.errors import VfioctlError
+            err = VfioctlError(f"internal error: {what[:200]}", "this is a bug; please report it",
+                               code=EXIT_INTERNAL, kind="internal")
+            sys.stdout.write(json.dumps(err_doc(_command_name(args), err),
+                                        separators=(",", ":")) + "\n")
+            sys.stdout.flush()
+        except Exception:
+            pass
+    return EXIT_INTERNAL
+
+
+def _quietly(fn, *args) -> None:
+    """Report an error: a broken stream must not replace its exit code."""
+    try:
+        fn(*args)
+    except (OSError, ValueError):
+        _silence_stdout()
+
+
+def _gc_main(argv: list[str] | None = None) -> int:
     # A short-lived command allocates ~25 objects per PCI function and frees
     # them all at exit: the cyclic collector's passes are pure overhead (about
     # 10% of `list` on 4,096 functions).  Restored on return for in-process
@@ -61,15 +203,18 @@ def _main(argv: list[str] | None) -> int:
     except VfioctlError as e:
         st = CURRENT[-1] if CURRENT else None
         out = st.output if st is not None and st.output is not None else Output(json_mode=json_mode)
-        out.error(_command_name(args), e)
+        _quietly(out.error, _command_name(args), e)
         return e.code
     except typer.Exit as e:
         return e.exit_code
-    except typer.Abort:
-        sys.stderr.write("vfioctl: aborted\n")
+    except typer.Abort as e:
+        if isinstance(e.__context__, KeyboardInterrupt) or isinstance(e.__cause__, KeyboardInterrupt):
+            _say("vfioctl: interrupted")
+            return EXIT_INTERRUPT
+        _say("vfioctl: aborted")
         return 6
     except cex.NoArgsIsHelpError as e:
-        sys.stdout.write(e.ctx.get_help() + "\n")
+        sys.stdout.write(e.ctx.get_help() + "\n")   # a write error: handled by main()
         return 0
     except cex.ClickException as e:  # usage errors from option parsing
         msg = e.format_message()
@@ -78,15 +223,28 @@ def _main(argv: list[str] | None) -> int:
         if opt in GLOBAL_OPTIONS:
             hint = f"{opt} is a global option: put it before the command (vfioctl {opt} ... COMMAND)"
         err = UsageError(msg, hint)
-        Output(json_mode=json_mode).error(_command_name(args), err)
+        _quietly(Output(json_mode=json_mode).error, _command_name(args), err)
         return EXIT_USAGE
+    except SystemExit as e:
+        # click turns EPIPE into sys.exit(1) (after wrapping the streams)
+        ctx = e.__context__
+        if isinstance(ctx, OSError) and ctx.errno == errno.EPIPE:
+            return _output_failed(ctx)
+        raise
     except BrokenPipeError:
-        return 0
+        raise
     except KeyboardInterrupt:
-        sys.stderr.write("vfioctl: interrupted\n")
-        return 130
+        raise
+    except OSError as e:
+        if _is_stdout_error(e):
+            raise
+        return _internal(e, args)
+    except Exception as e:  # a bug: exit 70, one line, traceback with VFIOCTL_DEBUG=1
+        return _internal(e, args)
     finally:
         CURRENT.clear()
+        if "vfioctl.cleanup" in sys.modules:   # a tarball root unpacked for this command
+            sys.modules["vfioctl.cleanup"].remove_all()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -121,7 +121,13 @@ DEVICE_FORMS = """\
 A DEVICE argument names one PCI function: a full address
 (0000:81:00.0), a short one without the domain (81:00.0), a VFIO device
 cdev name (vfio3) or node (/dev/vfio/devices/vfio3), or a sysfs path
-(/sys/bus/pci/devices/0000:81:00.0 or /sys/devices/pci0000:80/...)."""
+(/sys/bus/pci/devices/0000:81:00.0 or /sys/devices/pci0000:80/...).
+The short form always means domain 0000: 81:00.0 is 0000:81:00.0 and never a
+function of another domain; when 0000:81:00.0 does not exist the error lists the
+functions with that bus, device and function in other domains. A path is
+normalised first (.. and . resolved, repeated slashes removed) and must then lie
+under /sys/bus/pci/devices/, /sys/devices/ or /dev/vfio/devices/:
+/sys/../etc/0000:81:00.0 is refused (exit status 2)."""
 
 ENVIRONMENT = {
     "VFIOCTL_ROOT": "Default for --root: a directory holding sys/, dev/ and proc/ "
@@ -233,9 +239,49 @@ because opening the device resets it.
 
 hot-reset refuses before opening anything when vfioctl predicts that the kernel will
 refuse (a function in scope not bound to vfio-pci, a group held by another process,
-no slot or bus reset...), with every reason (exit status 1); --no-preflight leaves
+no slot or bus reset...), with every reason (exit status 1), and when it cannot see
+what the answer depends on (other users' open files when not run as root, an
+unreadable config space, broken sysfs entries on the reset bus) it says "cannot
+tell", never "possible" (exit status 10); --no-preflight leaves
 the decision to the kernel. After a reset, every affected function is checked to still be present
 and responding (exit status 8 otherwise)."""
+
+UNTRUSTED = """\
+A --root tree or snapshot tarball may come from anyone. Every path vfioctl
+reads or writes under a root other than / is resolved inside that root, the
+way openat2(RESOLVE_IN_ROOT) does: symbolic links are followed one component
+at a time, an absolute link target is taken relative to the root, at most 40
+links are followed, and a link whose .. climbs above the root is skipped with
+a warning. On such a root only regular files are opened, never blocking
+(a FIFO cannot hang vfioctl, a device node is never opened), and each kind of
+file has a size bound (4 KiB for a sysfs attribute or config space, 64 KiB for
+udev data, 16 MiB for pci.ids, 64 MiB for a umockdev record, 1 MiB for a file
+copied by snapshot); an odd or oversize file is skipped with a warning. The
+same bounds apply to VFIOCTL_PCI_IDS and --from-umockdev. On the live root /
+the kernel's sysfs and procfs are trusted and read as they are, still without
+blocking and bounded.
+
+A tarball root is unpacked with the rules of Python's tarfile data filter (no
+absolute or escaping names or links, no device nodes, FIFOs or setuid bits;
+vfioctl's own proc/PID/fd links keep their node-path text) into a private
+directory that is removed when vfioctl ends, also on SIGINT, SIGTERM and
+SIGHUP. A truncated or corrupt tarball is a host error (exit status 4).
+
+snapshot never destroys what it did not make: --force replaces only a previous
+vfioctl snapshot (a directory or tarball holding the VFIOCTL-SNAPSHOT marker),
+and OUT may not be empty, the current directory or one of its ancestors, the
+root being read, its ancestors or anything inside it, or a symbolic link. The
+snapshot is written under a temporary name in OUT's directory and renamed into
+place, so a full disk leaves nothing behind.
+
+The simulated kernel keeps its state (.vfioctl-sim/journal.jsonl,
+.vfioctl-sim.lock, proc/PID/fd links) only in regular files and directories it
+creates inside the root, never through a symbolic link; a filesystem error in
+it is a host error (exit status 4).
+
+Text that comes from the root (names from sysfs, udev and proc, fixture file
+names) is printed with control characters escaped (\\x1b, \\n...) in table
+and plain output; JSON output keeps it exact."""
 
 EXAMPLES = (
     ("List the functions bound to vfio-pci:", "vfioctl list --vfio"),
@@ -343,7 +389,7 @@ def _error_kinds() -> dict[int, list[str]]:
 
 
 #: error kinds raised with an explicit code (``Refused(..., code=EXIT_NO, kind=...)``)
-EXTRA_ERROR_KINDS = {1: "not-possible"}
+EXTRA_ERROR_KINDS = {1: "not-possible", 10: "cannot-tell", 70: "internal"}
 
 
 def _path_constants() -> list[tuple[str, tuple[str, ...], str]]:
@@ -453,6 +499,9 @@ def gen_vfioctl8() -> str:
 
     r.sh("SAFETY")
     r.prose(SAFETY)
+
+    r.sh("UNTRUSTED ROOTS")
+    r.prose(UNTRUSTED)
 
     r.sh("EXAMPLES")
     for text, cmd in EXAMPLES:
@@ -622,6 +671,9 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
         ("affected", "{AFFECTED}[]", "Every function the reset hits (the reset scope), "
                                      "bridges included."),
         ("possible", "boolean", "A hot reset is possible in at least one access mode."),
+        ("answer", "string", "possible, not-possible, or cannot-tell: vfioctl could not "
+                             "see what the verdict depends on (the cannot-tell-* reasons "
+                             "say what; exit status 10)."),
         ("default_mode", "string", "The access mode vfioctl uses without --iommufd or "
                                    "--group: iommufd or group."),
         ("verdicts", "object", "One verdict per access mode."),
@@ -646,6 +698,8 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
         ("mode", "string", "group or iommufd."),
         ("available", "boolean", "The mode can be used on this host at all."),
         ("possible", "boolean", "A hot reset in this mode is expected to succeed."),
+        ("answer", "string", "possible, not-possible or cannot-tell (every reason is a "
+                             "cannot-tell-* reason: something could not be seen)."),
         ("expected", "object", "The first step expected to fail."),
         ("expected.step", "string", "The step (VFIO_DEVICE_PCI_HOT_RESET when "
                                     "nothing fails)."),
@@ -839,6 +893,7 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
                              "sharing a reset are checked once)."),
         ("possible", "boolean", "A hot reset is possible (in the forced mode with "
                                 "--iommufd or --group)."),
+        ("answer", "string", "possible, not-possible or cannot-tell."),
         ("mode", "string", "The mode the answer is for."),
         ("possible_modes", "string[]", "Every mode in which it is possible."),
         ("kind", "string|null", "slot, bus, or null (no hot reset)."),
@@ -940,6 +995,8 @@ DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
     "check": ("vfioctl check --json: would a hot reset work now (reads sysfs only).", [
         ("possible", "boolean", "Every reset asked for is possible (also the exit "
                                 "status: 0 or 1)."),
+        ("answer", "string", "possible; not-possible when one reset is known to be "
+                             "refused (exit 1); else cannot-tell (exit 10)."),
         ("resets", "{CHECK_ENTRY}[]", "One entry per distinct reset."),
     ]),
     "snapshot": ("vfioctl snapshot --json: what was written.", [
@@ -979,6 +1036,9 @@ DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
                                       "(/run/vfioctl/bindings.json within the root)."),
         ("failure", "{BIND_FAILURE}|null", "The failing step, when one failed."),
         ("refusal", "{ERROR}", "Present when a guard refused: the error (kind guard)."),
+        ("error", "{ERROR}", "Present when the command failed (a guard, a failed step, "
+                             "a refusal to act unconfirmed): the error, whose exit_code is "
+                             "the exit status, as in every failing command's document."),
         ("warnings", "string[]", "Problems that did not stop the operation."),
     ]),
     "unbind": ("vfioctl unbind --json: the functions given back.", [
@@ -998,6 +1058,9 @@ DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
                                       "(/run/vfioctl/bindings.json within the root)."),
         ("failure", "{BIND_FAILURE}|null", "The failing step, when one failed."),
         ("refusal", "{ERROR}", "Present when a guard refused: the error (kind guard)."),
+        ("error", "{ERROR}", "Present when the command failed (a guard, a failed step, "
+                             "a refusal to act unconfirmed): the error, whose exit_code is "
+                             "the exit status, as in every failing command's document."),
         ("warnings", "string[]", "Problems that did not stop the operation."),
     ]),
     "error": ("Any command with --json, on failure: command names the command (vfioctl "

@@ -103,7 +103,8 @@ def check_cmd(
 ) -> None:
     """Would a hot reset of these devices work right now, and in which mode?
 
-    Exit 0 when every reset is possible, 1 with every reason when not.  Reads
+    Exit 0 when every reset is possible, 1 with every reason when not, 10 when
+    vfioctl cannot tell (it could not see every holder; run as root).  Reads
     sysfs only: nothing is opened."""
     from vfioctl.errors import EXIT_NO
     from vfioctl.ops import hotreset
@@ -121,7 +122,9 @@ def check_cmd(
                        f"affects {', '.join(e['affected'])})", "ok")
             else:
                 modes = sorted({r["mode"] for r in e["reasons"]}) or [e["mode"]]
-                c.line(f"{e['target']}: hot reset NOT possible ({' or '.join(modes)} mode)", "bad")
+                verdict = ("CANNOT TELL whether a hot reset is possible"
+                           if e.get("answer") == "cannot-tell" else "hot reset NOT possible")
+                c.line(f"{e['target']}: {verdict} ({' or '.join(modes)} mode)", "bad")
                 for r in e["reasons"]:
                     c.bullet(f"{r['mode']}: {r['message']} [{r['errno'] or 'refused'} at "
                              f"{r['step']}]", "bad")
@@ -129,4 +132,5 @@ def check_cmd(
                     c.line(f"  fix: {f}")
     out.emit(doc, human)
     if not doc["possible"]:
-        raise typer.Exit(EXIT_NO)
+        from vfioctl.errors import EXIT_CANNOT_TELL
+        raise typer.Exit(EXIT_CANNOT_TELL if doc["answer"] == "cannot-tell" else EXIT_NO)

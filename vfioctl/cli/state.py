@@ -27,12 +27,8 @@ class State:
                 self._root_resolved = demo_root()
             elif os.path.isfile(self.root):
                 # a snapshot tarball: extracted privately, removed at exit
-                import atexit
-                import shutil
                 from vfioctl.ops.snapshot import open_tarball_root
-                root, tmp = open_tarball_root(self.root)
-                atexit.register(shutil.rmtree, tmp, True)
-                self._root_resolved = root
+                self._root_resolved = open_tarball_root(self.root)
             else:
                 self._root_resolved = os.path.abspath(self.root)
         return self._root_resolved

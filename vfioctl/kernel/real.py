@@ -133,8 +133,25 @@ class RealKernel(RealDriverCoreMixin):
         :func:`uapi.open_op_for` tells which kind of node ``node`` is.
         """
         path = self.path_of(node)
+        flags = _OPEN_FLAGS
+        if self.root != "/":
+            # a fixture root may come from anyone (issue 8): the node is resolved
+            # inside the root, and only a regular file is ever opened there -
+            # never a planted device node or FIFO, never through a link out
+            import stat as _stat
+            from vfioctl.sysfs.root import Root
+            try:
+                path = Root(self.root).resolve(path)
+                st = os.lstat(path)
+            except OSError as e:
+                raise KernelError(uapi.OPEN, e.errno or _errno.EIO, node, detail=path) from e
+            if not (_stat.S_ISREG(st.st_mode) or _stat.S_ISDIR(st.st_mode)):  # dir: EISDIR
+                raise KernelError(uapi.OPEN, _errno.EPERM, node,
+                                  detail=f"{path}: not a regular file; the real backend opens "
+                                         "device nodes only on the live root /")
+            flags |= os.O_NOFOLLOW | os.O_NONBLOCK
         try:
-            fd = os.open(path, _OPEN_FLAGS)
+            fd = os.open(path, flags)
         except OSError as e:
             detail = path if self.root != "/" else ""
             raise KernelError(uapi.OPEN, e.errno or _errno.EIO, node, detail=detail) from e

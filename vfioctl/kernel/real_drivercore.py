@@ -60,8 +60,15 @@ class RealDriverCoreMixin:
 
     def _sysfs_path(self, op: str, rel: str, bdf: str) -> str:
         from vfioctl.errors import BackendUnavailable
+        import stat
         sysd = os.path.join(self.root, "sys")
-        if not is_sysfs(sysd):
+        try:
+            # ROOT/sys itself must be the mount, not a link to one (a fixture
+            # with ``sys -> /sys`` must never reach the host's sysfs)
+            linked = stat.S_ISLNK(os.lstat(sysd).st_mode)
+        except OSError:
+            linked = True
+        if linked or not is_sysfs(sysd):
             raise BackendUnavailable(
                 f"the real backend writes sysfs files only on a mounted sysfs; {sysd} is not one",
                 "use --backend sim on a fixture root")

@@ -63,7 +63,17 @@ DRIVER CORE: the sysfs writes of binding (``driver_override``, ``unbind``,
 FAULT INJECTION: ``SimKernel(root, faults={"VFIO_DEVICE_PCI_HOT_RESET":
 "EIO", "VFIO_DEVICE_BIND_IOMMUFD@0000:81:00.1": "EAGAIN"})`` or the
 environment variable ``VFIOCTL_SIM_FAULTS="OP[@ADDR]=ERRNO,..."``; ``OP`` may
-also be ``open`` with ``@/dev/vfio/N``.
+also be ``open`` with ``@/dev/vfio/N``.  Every operation can be injected
+(:data:`FAULT_OPS`, the API version query included); the specification is
+validated: a bad item (no ``=``, an unknown operation or errno) is a usage
+error naming it.
+
+HARDENING (issue 8): simulated pids are unique across processes (a pid is
+taken by creating ``proc/<pid>`` with ``mkdir``, which fails for a pid that
+is taken); state is written only into regular files and directories the
+simulator creates inside the root, never through a symlink (``O_NOFOLLOW``,
+and a state path whose directories are links is refused); a filesystem
+error on its state is a :class:`~vfioctl.errors.HostError` (exit 4).
 
 JOURNAL: :attr:`SimKernel.journal` (and ``<root>/.vfioctl-sim/journal.jsonl``)
 records every call and its result as ``{"op", "target", "result"}``.
@@ -76,6 +86,7 @@ import fcntl
 import itertools
 import json
 import os
+import stat
 import threading
 from dataclasses import dataclass, field
 
@@ -86,6 +97,7 @@ from vfioctl.kernel.base import (
     VFIO_PCI_HOT_RESET_FLAG_DEV_ID, VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED, VFIO_TYPE1_IOMMU,
     VFIO_TYPE1v2_IOMMU,
 )
+from vfioctl.errors import HostError
 from vfioctl.kernel.sim_drivercore import DriverCoreMixin
 from vfioctl.model import scope as sc
 from vfioctl.model.address import PciAddress
@@ -129,14 +141,46 @@ class _Ictx:
     node: str = nodes.IOMMUFD
 
 
+#: Operations a fault can be injected into (``OP`` of ``OP[@TARGET]=ERRNO``).
+FAULT_OPS = (
+    "open", "VFIO_GET_API_VERSION", "VFIO_CHECK_EXTENSION", "VFIO_SET_IOMMU",
+    "VFIO_GROUP_GET_STATUS", "VFIO_GROUP_SET_CONTAINER", "VFIO_GROUP_GET_DEVICE_FD",
+    "VFIO_DEVICE_BIND_IOMMUFD", "VFIO_DEVICE_GET_INFO", "VFIO_DEVICE_RESET",
+    "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", "VFIO_DEVICE_PCI_HOT_RESET",
+    # the driver core (sim_drivercore.py)
+    "driver_override", "unbind", "bind", "drivers_probe",
+)
+
+
+def _fault_errno(name: str) -> int | None:
+    if name.isdigit():
+        n = int(name)
+        return n if 0 < n < 4096 else None
+    n = getattr(E, name, None)
+    return n if isinstance(n, int) and name in E.errorcode.values() else None
+
+
 def parse_faults(spec: str | None) -> dict[str, str]:
+    """``OP[@TARGET]=ERRNO,...`` -> {key: errno name}.  Raises
+    :class:`~vfioctl.errors.UsageError` naming the first bad item."""
+    from vfioctl.errors import UsageError
     out: dict[str, str] = {}
+    hint = ("VFIOCTL_SIM_FAULTS is OP[@TARGET]=ERRNO,... with OP one of "
+            + ", ".join(FAULT_OPS) + " and ERRNO a name such as EIO or a number")
     for part in (spec or "").split(","):
         part = part.strip()
         if not part:
             continue
-        k, _, v = part.partition("=")
-        out[k.strip()] = v.strip().upper()
+        k, eq, v = part.partition("=")
+        k, v = k.strip(), v.strip().upper()
+        if not eq or not k or not v:
+            raise UsageError(f"VFIOCTL_SIM_FAULTS: {part!r} is not OP[@TARGET]=ERRNO", hint)
+        op = k.partition("@")[0]
+        if op not in FAULT_OPS:
+            raise UsageError(f"VFIOCTL_SIM_FAULTS: {part!r}: unknown operation {op!r}", hint)
+        if _fault_errno(v) is None:
+            raise UsageError(f"VFIOCTL_SIM_FAULTS: {part!r}: unknown errno {v!r}", hint)
+        out[k] = v
     return out
 
 
@@ -149,7 +193,7 @@ class SimKernel(DriverCoreMixin):
                  privileged: bool = True, comm: str = "vfioctl", hook=None):
         self.root = Root(root)
         self.faults = dict(parse_faults(os.environ.get("VFIOCTL_SIM_FAULTS")))
-        self.faults.update(faults or {})
+        self.faults.update(parse_faults(",".join(f"{k}={v}" for k, v in (faults or {}).items())))
         self.privileged = privileged
         self.comm = comm
         self.hook = hook  # callable(op, target) for tests (races)
@@ -166,16 +210,67 @@ class SimKernel(DriverCoreMixin):
         from vfioctl.sysfs.reader import read_host
         return read_host(self.root, holders=True, full_config=False)
 
+    # -- state files: only regular files/directories of ours, inside the root --
+    def _state_path(self, rel: str) -> str:
+        """Real path of a state file; its directories must not be links."""
+        p = self.root.join(rel)
+        try:
+            ok = self.root.resolve(p, follow_last=False) == p
+        except OSError:
+            ok = False
+        if not ok:
+            raise HostError(f"simulator state {self.root.shown(p)} lies behind a symbolic link; "
+                            "refusing to write through it",
+                            "remove the link from the fixture tree")
+        return p
+
+    def _state_dir(self, rel: str) -> str:
+        p = self._state_path(rel)
+        try:
+            os.mkdir(p, 0o755)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise self._state_error(p, e) from None
+        try:
+            st = os.lstat(p)
+        except OSError as e:
+            raise self._state_error(p, e) from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise HostError(f"simulator state {self.root.shown(p)} is not a directory",
+                            "remove it from the fixture tree")
+        return p
+
+    def _state_error(self, path: str, e: OSError) -> HostError:
+        return HostError(f"the simulator cannot use {path}: "
+                         f"{e.strerror or e}",
+                         "check that the fixture root is writable and holds no odd entries "
+                         "(links, FIFOs, directories) where the simulator keeps its state")
+
+    def _open_state(self, path: str, flags: int, mode: int = 0o644) -> int:
+        try:
+            fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+        except OSError as e:
+            raise self._state_error(path, e) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise HostError(f"simulator state {self.root.shown(path)} is not a regular file",
+                            "remove it from the fixture tree")
+        return fd
+
     def _log(self, op: str, target: str, result) -> None:
         entry = {"op": op, "target": target, "result": result}
         self.journal.append(entry)
         try:
-            d = self.root.join(".vfioctl-sim")
-            os.makedirs(d, exist_ok=True)
-            with open(os.path.join(d, "journal.jsonl"), "a") as f:
-                f.write(json.dumps(entry) + "\n")
-        except OSError:
-            pass
+            d = self._state_dir(".vfioctl-sim")
+            fd = self._open_state(os.path.join(d, "journal.jsonl"),
+                                  os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            try:
+                os.write(fd, (json.dumps(entry) + "\n").encode())
+            finally:
+                os.close(fd)
+        except (OSError, HostError):
+            pass   # the in-memory journal stays authoritative
 
     def _fail(self, op: str, target: str, err: int, **kw) -> None:
         self._log(op, target, E.errorcode.get(err, str(err)))
@@ -186,16 +281,16 @@ class SimKernel(DriverCoreMixin):
             self.hook(op, target)
         for key in (f"{op}@{target}", op):
             if key in self.faults:
-                name = self.faults[key]
-                num = getattr(E, name, None)
-                if num is None:
-                    num = int(name)
-                self._fail(op, target, num, detail="injected fault")
+                self._fail(op, target, _fault_errno(self.faults[key]), detail="injected fault")
 
     def _flock(self):
-        path = self.root.join(".vfioctl-sim.lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        path = self._state_path(".vfioctl-sim.lock")
+        fd = self._open_state(path, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as e:
+            os.close(fd)
+            raise self._state_error(path, e) from None
         return fd
 
     def _unflock(self, fd: int) -> None:
@@ -207,15 +302,55 @@ class SimKernel(DriverCoreMixin):
     def _proc_dir(self) -> str:
         return self.root.join(f"proc/{self.pid}")
 
+    def _claim_pid(self) -> str:
+        """Take a simulated pid no other process uses: ``mkdir proc/<pid>``
+        fails when the pid is taken (another vfioctl, another instance)."""
+        proc = self._state_dir("proc")
+        for _ in range(1000):
+            d = os.path.join(proc, str(self.pid))
+            try:
+                os.mkdir(d, 0o755)
+            except FileExistsError:
+                self.pid = 900000 + (self.pid - 900000 + 1) % 99999
+                continue
+            except OSError as e:
+                raise self._state_error(d, e) from None
+            try:
+                os.mkdir(os.path.join(d, "fd"), 0o755)
+                cfd = self._open_state(os.path.join(d, "comm"),
+                                       os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+                try:
+                    os.write(cfd, (self.comm + "\n").encode())
+                finally:
+                    os.close(cfd)
+            except (OSError, HostError) as e:
+                self._remove_proc_dir(d)
+                raise e if isinstance(e, HostError) else self._state_error(d, e) from None
+            return d
+        raise HostError("the simulator found no free simulated pid under proc/",
+                        "remove stale proc/9xxxxx directories from the fixture tree")
+
     def _new_fd(self, obj, node: str) -> int:
-        fd = next(self._next_fd)
-        self._fds[fd] = obj
         d = self._proc_dir()
-        os.makedirs(os.path.join(d, "fd"), exist_ok=True)
-        with open(os.path.join(d, "comm"), "w") as f:
-            f.write(self.comm + "\n")
-        os.symlink(node, os.path.join(d, "fd", str(fd)))
+        if not self._fds:
+            d = self._claim_pid()
+        fd = next(self._next_fd)
+        try:
+            os.symlink(node, os.path.join(d, "fd", str(fd)))
+        except OSError as e:
+            if not self._fds:
+                self._remove_proc_dir(d)
+            raise self._state_error(os.path.join(d, "fd", str(fd)), e) from None
+        self._fds[fd] = obj
         return fd
+
+    @staticmethod
+    def _remove_proc_dir(d: str) -> None:
+        for p in (os.path.join(d, "comm"), os.path.join(d, "fd"), d):
+            try:
+                (os.rmdir if not p.endswith("comm") else os.unlink)(p)
+            except OSError:
+                pass
 
     def _drop_fd(self, fd: int) -> None:
         self._fds.pop(fd, None)
@@ -225,11 +360,7 @@ class SimKernel(DriverCoreMixin):
         except OSError:
             pass
         if not self._fds:
-            for p in (os.path.join(d, "comm"), os.path.join(d, "fd"), d):
-                try:
-                    (os.rmdir if not p.endswith("comm") else os.unlink)(p)
-                except OSError:
-                    pass
+            self._remove_proc_dir(d)
 
     def _get(self, fd: int, kind, op: str, target: str = ""):
         obj = self._fds.get(fd)
@@ -241,7 +372,9 @@ class SimKernel(DriverCoreMixin):
         return obj
 
     def _others(self, host: Host, node: str) -> list:
-        return [h for h in host.holders_of(node) if h.pid != self.pid]
+        # our pid is ours only while we hold an fd (proc/<pid> is claimed then)
+        mine = self.pid if self._fds else None
+        return [h for h in host.holders_of(node) if h.pid != mine]
 
     # -- the fd table -----------------------------------------------------------
     def open_fds(self) -> list[int]:
@@ -250,7 +383,7 @@ class SimKernel(DriverCoreMixin):
     def open_container(self) -> int:
         node = nodes.CONTAINER
         self._fault("open", node)
-        if not os.path.exists(self.root.node(node)):
+        if not self.root.lexists(self.root.node(node)):
             self._fail("open", node, E.ENOENT)
         fd = self._new_fd(_Container(), node)
         self._log("open", node, fd)
@@ -259,7 +392,7 @@ class SimKernel(DriverCoreMixin):
     def open_iommufd(self) -> int:
         node = nodes.IOMMUFD
         self._fault("open", node)
-        if not os.path.exists(self.root.node(node)):
+        if not self.root.lexists(self.root.node(node)):
             self._fail("open", node, E.ENOENT)
         fd = self._new_fd(_Ictx(), node)
         self._log("open", node, fd)
@@ -269,7 +402,7 @@ class SimKernel(DriverCoreMixin):
         self._fault("open", node)
         lk = self._flock()
         try:
-            if not os.path.exists(self.root.node(node)):
+            if not self.root.lexists(self.root.node(node)):
                 self._fail("open", node, E.ENOENT)
             name = node.rsplit("/", 1)[1]
             noiommu = name.startswith("noiommu-")
@@ -303,7 +436,7 @@ class SimKernel(DriverCoreMixin):
 
     def open_cdev(self, node: str) -> int:
         self._fault("open", node)
-        if not os.path.exists(self.root.node(node)):
+        if not self.root.lexists(self.root.node(node)):
             self._fail("open", node, E.ENOENT)
         name = node.rsplit("/", 1)[1]
         host = self._host()
@@ -423,6 +556,7 @@ class SimKernel(DriverCoreMixin):
     # -- container ioctls -------------------------------------------------------
     def VFIO_GET_API_VERSION(self, container: int) -> int:
         self._get(container, _Container, "VFIO_GET_API_VERSION")
+        self._fault("VFIO_GET_API_VERSION", nodes.CONTAINER)
         self._log("VFIO_GET_API_VERSION", nodes.CONTAINER, 0)
         return 0
 

@@ -62,6 +62,14 @@ loading, ``drivers_autoprobe`` = 0, EPROBE_DEFER, class devices a host driver
 creates (``net/``, ``sound/``, ``block/`` stay as the fixture has them),
 udev's asynchronous node permissions (nodes appear at once).
 
+CONFINEMENT (issue 8): every read goes through the root's confined API
+(:class:`~vfioctl.sysfs.root.Root`: links resolved inside the root, only
+regular files opened, bounded); every write lands in a directory resolved
+inside the root, files are opened ``O_NOFOLLOW`` and must be regular, the
+simulator's own files (id tables, pending unbinds) are state files of
+:class:`~vfioctl.kernel.sim.SimKernel`.  A fixture whose layout would make
+a write leave the root is a :class:`~vfioctl.errors.HostError` (exit 4).
+
 FAULT INJECTION: ops ``driver_override``, ``unbind``, ``bind``,
 ``drivers_probe``, optionally ``@BDF`` (``VFIOCTL_SIM_FAULTS=
 "bind@0000:01:00.1=EIO"``); a fault on ``drivers_probe`` fails the write.
@@ -73,11 +81,13 @@ import errno as E
 import json
 import os
 import shutil
+import stat
 import time
 
 from vfioctl.model.host import dma_safe_driver, is_vfio_driver
+from vfioctl.errors import HostError
 from vfioctl.sysfs.root import (
-    CLASS_VFIO, CLASS_VFIO_DEV, DEV_VFIO, DEV_VFIO_DEVICES, IOMMU_GROUPS, NOIOMMU_PARAM,
+    CLASS_VFIO, CLASS_VFIO_DEV, DEV_VFIO, DEV_VFIO_DEVICES, IOMMU_GROUPS, LIMITS, NOIOMMU_PARAM,
     PCI_DEVICES, PCI_DRIVERS,
 )
 
@@ -90,36 +100,112 @@ class DriverCoreMixin:
 
     # -- paths ------------------------------------------------------------------
     def _dc_devdir(self, bdf: str) -> str | None:
-        link = self.root.join(f"{PCI_DEVICES}/{bdf}")
-        if not os.path.lexists(link):
+        if "/" in bdf or bdf in ("", ".", ".."):
             return None
-        real = os.path.realpath(link)
-        return real if os.path.isdir(real) else None
+        try:
+            real = self.root.realpath(self.root.join(f"{PCI_DEVICES}/{bdf}"))
+        except OSError:
+            return None
+        return real if self.root.isdir(real) else None
 
     def _dc_driver(self, devdir: str) -> str | None:
         try:
-            return os.path.basename(os.readlink(os.path.join(devdir, "driver")))
+            return os.path.basename(self.root.readlink(os.path.join(devdir, "driver")))
         except OSError:
             return None
 
     def _dc_override(self, devdir: str) -> str | None:
-        try:
-            with open(os.path.join(devdir, "driver_override")) as f:
-                s = f.read(PAGE_SIZE).strip()
-        except OSError:
-            return None
+        b = self.root.read(os.path.join(devdir, "driver_override"), PAGE_SIZE)
+        s = b.decode("utf-8", "replace").strip() if b is not None else ""
         return None if s in ("", "(null)") else s
 
     def _dc_registered(self, driver: str) -> bool:
-        return bool(driver) and "/" not in driver and os.path.isdir(
-            self.root.join(f"{PCI_DRIVERS}/{driver}"))
+        return bool(driver) and "/" not in driver and driver not in (".", "..") \
+            and self.root.isdir(self.root.join(f"{PCI_DRIVERS}/{driver}"))
 
     def _dc_attr(self, devdir: str, name: str) -> str | None:
+        return self._dc_read(os.path.join(devdir, name))
+
+    # -- confined writes ---------------------------------------------------------
+    def _dc_real(self, rel: str) -> str:
+        """The real path of ``rel`` resolved inside the root (existing links
+        followed inside it; missing components kept as named)."""
+        p = self.root.join(rel)
         try:
-            with open(os.path.join(devdir, name)) as f:
-                return f.read(256).strip()
+            return self.root.realpath(p)
+        except OSError as e:
+            raise self._state_error(p, e) from None
+
+    def _dc_write(self, path: str, data: bytes, *, create: bool = True) -> None:
+        """Write ``data`` into the regular file ``path`` (its directory already
+        resolved inside the root), never through a link, FIFO or device node."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            st = None
+        except OSError as e:
+            raise self._state_error(path, e) from None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            from vfioctl.errors import HostError
+            raise HostError(f"{self.root.shown(path)} is not a regular file; the simulator "
+                            "does not write through it", "remove it from the fixture tree")
+        flags = os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        if create:
+            flags |= os.O_CREAT
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as e:
+            raise self._state_error(path, e) from None
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def _dc_makedirs(self, real: str) -> None:
+        """``mkdir -p`` of a path whose existing part was resolved inside the root."""
+        try:
+            os.makedirs(real, exist_ok=True)
+        except OSError as e:
+            raise self._state_error(real, e) from None
+
+    def _dc_unlink(self, path: str) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+    @staticmethod
+    def _dc_rmtree(path: str) -> None:
+        """Remove a directory tree of ours; a link there is removed, never followed."""
+        try:
+            st = os.lstat(path)
         except OSError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def _dc_state_read(self, name: str):
+        b = self.root.read(self.root.join(f".vfioctl-sim/{name}"), LIMITS["state"], "state")
+        if b is None:
             return None
+        try:
+            return json.loads(b.decode("utf-8", "replace"))
+        except ValueError:
+            return None
+
+    def _dc_state_write(self, name: str, doc) -> None:
+        d = self._state_dir(".vfioctl-sim")
+        path = os.path.join(d, name)
+        fd = self._open_state(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            os.write(fd, json.dumps(doc, indent=1, sort_keys=True).encode())
+        finally:
+            os.close(fd)
 
     def _dc_ids(self, devdir: str) -> str:
         v = (self._dc_attr(devdir, "vendor") or "0x????")[2:]
@@ -128,24 +214,28 @@ class DriverCoreMixin:
 
     def _dc_group(self, devdir: str) -> str | None:
         g = os.path.join(devdir, "iommu_group")
-        if not os.path.lexists(g):
+        if not self.root.lexists(g):
             return None
-        return os.path.realpath(g)
+        try:
+            return self.root.realpath(g)
+        except OSError:
+            return None
 
     # -- id tables ---------------------------------------------------------------
     def _dc_tables(self) -> dict[str, list[str]]:
-        path = self.root.join(".vfioctl-sim/drivers.json")
-        try:
-            with open(path) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            pass
+        doc = self._dc_state_read("drivers.json")
+        if isinstance(doc, dict):
+            return {k: v for k, v in doc.items() if isinstance(v, list)}
         tables: dict[str, list[str]] = {}
         ddir = self.root.join(PCI_DRIVERS)
-        for drv in sorted(os.listdir(ddir)) if os.path.isdir(ddir) else ():
+        for drv in sorted(self.root.listdir(ddir)) if self.root.isdir(ddir) else ():
             if is_vfio_driver(drv):
                 continue
-            for e in sorted(os.listdir(os.path.join(ddir, drv))):
+            try:
+                entries = sorted(self.root.listdir(os.path.join(ddir, drv)))
+            except OSError:
+                continue
+            for e in entries:
                 if ":" in e and "." in e:
                     dd = self._dc_devdir(e)
                     if dd is not None:
@@ -153,10 +243,8 @@ class DriverCoreMixin:
                         if ids not in tables.setdefault(drv, []):
                             tables[drv].append(ids)
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w") as f:
-                json.dump(tables, f, indent=1, sort_keys=True)
-        except OSError:
+            self._dc_state_write("drivers.json", tables)
+        except (OSError, HostError):
             pass
         return tables
 
@@ -192,27 +280,16 @@ class DriverCoreMixin:
             out += [h for h in host.holders_of(nodes.cdev(vname)) if h.pid != self.pid]
         return out
 
-    def _dc_pending_path(self) -> str:
-        return self.root.join(".vfioctl-sim/pending-unbind.json")
-
     def _dc_pending(self) -> dict:
-        try:
-            with open(self._dc_pending_path()) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return {}
+        doc = self._dc_state_read("pending-unbind.json")
+        return {k: v for k, v in doc.items() if isinstance(v, dict)} \
+            if isinstance(doc, dict) else {}
 
     def _dc_save_pending(self, p: dict) -> None:
-        path = self._dc_pending_path()
         if not p:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+            self.root.remove(".vfioctl-sim/pending-unbind.json")
             return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(p, f)
+        self._dc_state_write("pending-unbind.json", p)
 
     def _dc_settle(self, seed: bool = True) -> None:
         """Seed the id tables (before anything moves); complete pending
@@ -246,8 +323,7 @@ class DriverCoreMixin:
         if len(raw) >= PAGE_SIZE - 1:
             self._fail(op, bdf, E.EINVAL, detail="longer than PAGE_SIZE - 2")
         raw = raw.split(b"\0", 1)[0].split(b"\n", 1)[0]
-        with open(os.path.join(dd, "driver_override"), "wb") as f:
-            f.write((raw or b"(null)") + b"\n")
+        self._dc_write(os.path.join(dd, "driver_override"), (raw or b"(null)") + b"\n")
         self._log(op, bdf, raw.decode("utf-8", "replace") or "(null)")
 
     def unbind(self, driver: str, bdf: str, timeout: float = 10.0) -> None:
@@ -321,7 +397,7 @@ class DriverCoreMixin:
             cands = [ov] if self._dc_registered(ov) else []
         else:
             ddir = self.root.join(PCI_DRIVERS)
-            cands = [d for d in sorted(os.listdir(ddir)) if self._dc_matches(d, dd, tables)]
+            cands = [d for d in sorted(self.root.listdir(ddir)) if self._dc_matches(d, dd, tables)]
         for drv in cands:
             err = self._dc_probe(drv, dd, bdf)
             if err is None:
@@ -334,12 +410,7 @@ class DriverCoreMixin:
     def _dc_probe(self, driver: str, dd: str, bdf: str) -> tuple[int, str] | None:
         """Run ``driver``'s probe; (errno, why) on failure, else attach."""
         if is_vfio_driver(driver):
-            cfg = b""
-            try:
-                with open(os.path.join(dd, "config"), "rb") as f:
-                    cfg = f.read(64)
-            except OSError:
-                pass
+            cfg = self.root.read(os.path.join(dd, "config"), 64, "config") or b""
             if len(cfg) > 0x0E and (cfg[0x0E] & 0x7F) != 0:
                 return (E.EINVAL, "not a normal (type 0) header: bridges cannot be bound")
             nvfs = self._dc_attr(dd, "sriov_numvfs")
@@ -363,16 +434,15 @@ class DriverCoreMixin:
         return None
 
     def _dc_read_root(self, rel: str) -> str | None:
-        try:
-            with open(self.root.join(rel)) as f:
-                return f.read(64).strip()
-        except OSError:
-            return None
+        return self._dc_read(self.root.join(rel))
 
     def _dc_group_in_use(self, gdir: str) -> bool:
         from vfioctl.model import nodes
         host = self._host()
-        num = int(os.path.basename(gdir))
+        try:
+            num = int(os.path.basename(gdir))
+        except ValueError:
+            return False
         g = host.groups.get(num)
         if g is None:
             return False
@@ -385,44 +455,44 @@ class DriverCoreMixin:
         return False
 
     def _dc_attach(self, dd: str, bdf: str, driver: str) -> None:
-        drv = self.root.join(f"{PCI_DRIVERS}/{driver}")
-        os.symlink(os.path.relpath(drv, dd), os.path.join(dd, "driver"))
-        os.symlink(os.path.relpath(dd, drv), os.path.join(drv, bdf))
+        drv = self._dc_real(f"{PCI_DRIVERS}/{driver}")
+        try:
+            os.symlink(os.path.relpath(drv, dd), os.path.join(dd, "driver"))
+            os.symlink(os.path.relpath(dd, drv), os.path.join(drv, bdf))
+        except OSError as e:
+            raise self._state_error(os.path.join(dd, "driver"), e) from None
+        finally:
+            self.root.invalidate()
 
     def _dc_detach(self, dd: str, bdf: str, driver: str) -> None:
-        for p in (os.path.join(dd, "driver"), self.root.join(f"{PCI_DRIVERS}/{driver}/{bdf}")):
-            try:
-                os.unlink(p)
-            except FileNotFoundError:
-                pass
+        self._dc_unlink(os.path.join(dd, "driver"))
+        self._dc_unlink(os.path.join(self._dc_real(f"{PCI_DRIVERS}/{driver}"), bdf))
+        self.root.invalidate()
         if is_vfio_driver(driver):
             self._dc_remove_vfio_dev(dd)
             self._dc_sync_group(dd)
             g = self._dc_group(dd)
             if g is not None and self._dc_read(os.path.join(g, "name")) == "vfio-noiommu":
                 # vfio_noiommu_group_alloc's group goes with its only device
-                shutil.rmtree(g, ignore_errors=True)
-                os.unlink(os.path.join(dd, "iommu_group"))
+                self._dc_rmtree(g)
+                self._dc_unlink(os.path.join(dd, "iommu_group"))
+                self.root.invalidate()
 
-    @staticmethod
-    def _dc_read(path: str) -> str | None:
-        try:
-            with open(path) as f:
-                return f.read(256).strip()
-        except OSError:
-            return None
+    def _dc_read(self, path: str) -> str | None:
+        b = self.root.read(path, 256)
+        return None if b is None else b.decode("utf-8", "replace").strip()
 
     def _dc_cdev_major(self) -> str:
         cls = self.root.join(CLASS_VFIO_DEV)
-        for n in sorted(os.listdir(cls)) if os.path.isdir(cls) else ():
+        for n in sorted(self.root.listdir(cls)) if self.root.isdir(cls) else ():
             v = self._dc_read(os.path.join(cls, n, "dev"))
             if v and ":" in v:
                 return v.split(":")[0]
         return "511"
 
     def _dc_add_vfio_dev(self, dd: str) -> str:
-        cls = self.root.join(CLASS_VFIO_DEV)
-        os.makedirs(cls, exist_ok=True)
+        cls = self._dc_real(CLASS_VFIO_DEV)
+        self._dc_makedirs(cls)
         used = set(os.listdir(cls))
         for info in self._dc_pending().values():  # a blocked unbind still holds its index
             if info.get("vfio_dev"):
@@ -432,29 +502,32 @@ class DriverCoreMixin:
             n += 1
         name = f"vfio{n}"
         vd = os.path.join(dd, "vfio-dev", name)
-        os.makedirs(vd)
+        self._dc_makedirs(vd)
         g = self._dc_group(dd)
         noiommu = g is not None and self._dc_read(os.path.join(g, "name")) == "vfio-noiommu"
-        cdir = self.root.join(DEV_VFIO_DEVICES)
-        if not noiommu and os.path.isdir(cdir):
+        cdir = self._dc_real(DEV_VFIO_DEVICES)
+        if not noiommu and self.root.isdir(cdir):
             major = self._dc_cdev_major()
-            with open(os.path.join(vd, "dev"), "w") as f:
-                f.write(f"{major}:{n}\n")
-            open(os.path.join(cdir, name), "w").close()
-        os.symlink(os.path.relpath(vd, cls), os.path.join(cls, name))
+            self._dc_write(os.path.join(vd, "dev"), f"{major}:{n}\n".encode())
+            self._dc_write(os.path.join(cdir, name), b"")
+        try:
+            os.symlink(os.path.relpath(vd, cls), os.path.join(cls, name))
+        except OSError as e:
+            raise self._state_error(os.path.join(cls, name), e) from None
+        self.root.invalidate()
         return name
 
     def _dc_remove_vfio_dev(self, dd: str) -> str | None:
         vdir = os.path.join(dd, "vfio-dev")
-        if not os.path.isdir(vdir):
+        if not self.root.isdir(vdir):
             return None
-        names = sorted(os.listdir(vdir))
+        names = sorted(self.root.listdir(vdir))
+        cls, cdir = self._dc_real(CLASS_VFIO_DEV), self._dc_real(DEV_VFIO_DEVICES)
         for name in names:
-            for p in (self.root.join(f"{CLASS_VFIO_DEV}/{name}"),
-                      self.root.join(f"{DEV_VFIO_DEVICES}/{name}")):
-                if os.path.lexists(p):
-                    os.unlink(p)
-        shutil.rmtree(vdir)
+            self._dc_unlink(os.path.join(cls, name))
+            self._dc_unlink(os.path.join(cdir, name))
+        self._dc_rmtree(vdir)
+        self.root.invalidate()
         return names[0] if names else None
 
     def _dc_sync_group(self, dd: str) -> None:
@@ -469,52 +542,64 @@ class DriverCoreMixin:
         bound = False
         pend = self._dc_pending()
         try:
-            members = os.listdir(os.path.join(g, "devices"))
+            members = self.root.listdir(os.path.join(g, "devices"))
         except OSError:
             members = []
         for m in members:
-            drv = self._dc_driver(os.path.realpath(os.path.join(g, "devices", m)))
+            try:
+                mdir = self.root.realpath(os.path.join(g, "devices", m))
+            except OSError:
+                continue
+            drv = self._dc_driver(mdir)
             if is_vfio_driver(drv) or m in pend:
                 bound = True
-        devnode = self.root.join(f"{DEV_VFIO}/{node}")
-        vdir = self.root.join(f"sys/devices/virtual/vfio/{node}")
-        clink = self.root.join(f"{CLASS_VFIO}/{node}")
-        if bound and not os.path.exists(devnode):
-            os.makedirs(os.path.dirname(devnode), exist_ok=True)
-            open(devnode, "w").close()
-            os.makedirs(vdir, exist_ok=True)
-            with open(os.path.join(vdir, "dev"), "w") as f:
-                f.write(f"243:{num}\n")
-            os.makedirs(os.path.dirname(clink), exist_ok=True)
+        devdir_ = self._dc_real(DEV_VFIO)
+        devnode = os.path.join(devdir_, node)
+        vparent = self._dc_real("sys/devices/virtual/vfio")
+        vdir = os.path.join(vparent, node)
+        cparent = self._dc_real(CLASS_VFIO)
+        clink = os.path.join(cparent, node)
+        if bound and not self.root.lexists(devnode):
+            self._dc_makedirs(devdir_)
+            self._dc_write(devnode, b"")
+            self._dc_makedirs(vdir)
+            self._dc_write(os.path.join(vdir, "dev"), f"243:{num}\n".encode())
+            self._dc_makedirs(cparent)
             if not os.path.lexists(clink):
-                os.symlink(os.path.relpath(vdir, os.path.dirname(clink)), clink)
+                os.symlink(os.path.relpath(vdir, cparent), clink)
         elif not bound:
-            for p in (devnode, clink):
-                if os.path.lexists(p):
-                    os.unlink(p)
-            shutil.rmtree(vdir, ignore_errors=True)
+            self._dc_unlink(devnode)
+            self._dc_unlink(clink)
+            self._dc_rmtree(vdir)
+        self.root.invalidate()
 
     def _dc_make_noiommu_group(self, dd: str, bdf: str) -> None:
-        gdir = self.root.join(IOMMU_GROUPS)
-        os.makedirs(gdir, exist_ok=True)
+        gdir = self._dc_real(IOMMU_GROUPS)
+        self._dc_makedirs(gdir)
         used = {int(n) for n in os.listdir(gdir) if n.isdigit()}
         n = 0
         while n in used:
             n += 1
         g = os.path.join(gdir, str(n))
-        os.makedirs(os.path.join(g, "devices"))
-        with open(os.path.join(g, "name"), "w") as f:
-            f.write("vfio-noiommu\n")
-        with open(os.path.join(g, "type"), "w") as f:
-            f.write("unknown\n")
-        os.symlink(os.path.relpath(dd, os.path.join(g, "devices")),
-                   os.path.join(g, "devices", bdf))
-        os.symlink(os.path.relpath(g, dd), os.path.join(dd, "iommu_group"))
+        self._dc_makedirs(os.path.join(g, "devices"))
+        self._dc_write(os.path.join(g, "name"), b"vfio-noiommu\n")
+        self._dc_write(os.path.join(g, "type"), b"unknown\n")
         try:
-            with open(self.root.join("proc/sys/kernel/tainted"), "r+") as f:
-                v = int(f.read().strip() or 0) | 64
-                f.seek(0)
-                f.write(f"{v}\n")
-                f.truncate()
-        except (OSError, ValueError):
-            pass
+            os.symlink(os.path.relpath(dd, os.path.join(g, "devices")),
+                       os.path.join(g, "devices", bdf))
+            os.symlink(os.path.relpath(g, dd), os.path.join(dd, "iommu_group"))
+        except OSError as e:
+            raise self._state_error(g, e) from None
+        self.root.invalidate()
+        tainted = self.root.join("proc/sys/kernel/tainted")
+        cur = self._dc_read(tainted)
+        if cur is not None:
+            try:
+                v = int(cur or 0) | 64
+            except ValueError:
+                return
+            try:
+                self._dc_write(self._dc_real("proc/sys/kernel/tainted"), f"{v}\n".encode(),
+                               create=False)
+            except (OSError, HostError):
+                pass

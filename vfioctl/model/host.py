@@ -238,6 +238,9 @@ class Host:
     holders: dict[str, tuple[Holder, ...]] | None = None
     #: processes whose fds could not be read (not root)
     holders_unreadable: int = 0
+    #: PCI device entries present but unreadable (dangling, leaving the root,
+    #: odd): a reset scope on their bus is then "cannot tell"
+    broken: tuple[PciAddress, ...] = ()
     iommu_present: bool | None = None  # /sys/class/iommu has entries
     warnings: list[str] = field(default_factory=list)
 

@@ -70,6 +70,11 @@ STEP_ORDER = (
 )
 
 
+#: Reason codes starting with this mean "vfioctl could not see": the verdict
+#: is then "cannot tell" (exit 10), never "possible".
+CANNOT_TELL = "cannot-tell"
+
+
 @dataclass(frozen=True)
 class Reason:
     """Why the kernel would refuse, at which step, with which errno."""
@@ -120,6 +125,17 @@ class Verdict:
         return self.available and not self.reasons
 
     @property
+    def cannot_tell(self) -> bool:
+        """Nothing seen forbids the reset, but something it depends on could not
+        be seen (issue 8: never "possible" when vfioctl could not look)."""
+        return bool(self.reasons) and all(r.code.startswith(CANNOT_TELL) for r in self.reasons)
+
+    @property
+    def answer(self) -> str:
+        """``possible``, ``cannot-tell`` or ``not-possible``."""
+        return "possible" if self.possible else "cannot-tell" if self.cannot_tell else "not-possible"
+
+    @property
     def expected(self) -> tuple[str, str | None]:
         """(step, errno) of the first failure, or ("VFIO_DEVICE_PCI_HOT_RESET", None)."""
         if not self.reasons:
@@ -147,6 +163,16 @@ class ResetPlan:
     @property
     def possible(self) -> bool:
         return any(v.possible for v in self.verdicts.values())
+
+    @property
+    def cannot_tell(self) -> bool:
+        """Not possible as far as vfioctl can see, but only because it could not
+        see everything: no mode is possible and one is ``cannot-tell``."""
+        return not self.possible and any(v.cannot_tell for v in self.verdicts.values())
+
+    @property
+    def answer(self) -> str:
+        return "possible" if self.possible else "cannot-tell" if self.cannot_tell else "not-possible"
 
     def default_mode(self) -> str:
         """iommufd when every function to bind has a usable cdev, else group."""
@@ -343,6 +369,11 @@ def plan_reset(host: Host, target: PciFunction) -> ResetPlan:
                      verdicts={}, notes=notes)
     plan.verdicts[GROUP] = _verdict_group(host, plan)
     plan.verdicts[IOMMUFD] = _verdict_iommufd(host, plan)
+    unknown = _unknowns(host, plan)
+    if unknown:
+        for v in plan.verdicts.values():
+            if v.available:
+                v.reasons.extend(unknown)
 
     siblings = [f for f in host.children(target.parent) if f.address != target.address
                 and f.address.bus == target.address.bus]
@@ -359,6 +390,44 @@ def plan_reset(host: Host, target: PciFunction) -> ResetPlan:
         notes.append("a VF is alone in its dev_set: a hot reset is refused whenever other "
                      "functions (its PF, other VFs) share the reset scope")
     return plan
+
+
+def _unknowns(host: Host, plan: ResetPlan) -> list[Reason]:
+    """What the verdict depends on but vfioctl could not see (issue 8)."""
+    out: list[Reason] = []
+    if plan.kind is None:
+        return out
+    everyone = tuple(str(a.address) for a in plan.affected)
+    if host.holders is None:
+        out.append(Reason(
+            CANNOT_TELL + "-holders", "preflight", None,
+            "the processes' open files (proc/*/fd) could not be listed, so vfioctl cannot see "
+            "whether a group or cdev in the reset scope is held open; run as root (sudo) to see "
+            "every holder", everyone))
+    elif host.holders_unreadable:
+        out.append(Reason(
+            CANNOT_TELL + "-holders", "preflight", None,
+            f"the open files of {host.holders_unreadable} process(es) could not be read (not "
+            "root), so vfioctl cannot see whether one of them holds a group or cdev in the "
+            "reset scope open; run as root (sudo) to see every holder", everyone))
+    blind = [a.function for a in plan.affected
+             if a.function.header_type is None and a.function.class_code is None]
+    if blind:
+        out.append(Reason(
+            CANNOT_TELL + "-config", "preflight", None,
+            "the config space and class of " + ", ".join(_names(blind)) + " could not be read, "
+            "so vfioctl cannot tell whether a bridge extends the reset scope; run as root, or "
+            "check that sysfs is readable", _names(blind)))
+    buses = {(a.address.domain, a.address.bus) for a in plan.affected}
+    broken = sorted(b for b in getattr(host, "broken", ()) if
+                    (b.domain, b.bus) in buses)
+    if broken:
+        out.append(Reason(
+            CANNOT_TELL + "-broken", "preflight", None,
+            "sysfs entries on the reset bus could not be read (" + ", ".join(
+                str(b) for b in broken) + "), so the reset scope is not fully known; see the "
+            "warnings, and check the root", tuple(str(b) for b in broken)))
+    return out
 
 
 def _scope_blockers(host: Host, plan: ResetPlan, mode: str) -> list[Reason]:

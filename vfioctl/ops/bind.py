@@ -446,8 +446,7 @@ def plan_bind(root: Root, host: Host, fns: list[PciFunction], *, driver: str = D
 
 
 def usage_driver_registered(root: Root, driver: str) -> bool:
-    import os
-    return bool(driver) and "/" not in driver and os.path.isdir(
+    return bool(driver) and "/" not in driver and driver not in (".", "..") and root.isdir(
         root.join(f"sys/bus/pci/drivers/{driver}"))
 
 
@@ -470,6 +469,8 @@ class _Runner:
             st.result = E.errorcode.get(e.errno, str(e.errno))
             st.detail = e.detail
             raise
+        finally:
+            self.root.invalidate()   # the write moved links (driver, iommu_group...)
         st.result = "ok"
 
     def verify(self, steps: list[Step], bdf: str, want: str | None) -> None:
@@ -554,11 +555,24 @@ def _wait_nodes(r: _Runner, host_after: Host, moved: list[str]) -> list[dict]:
         time.sleep(0.05)
 
 
+def _persist(root: Root, res: BindResult, moves: list[Move]) -> None:
+    """driverctl's override for each move; a write refused (a link on the way,
+    an unwritable /etc) is a warning: the binding itself is done."""
+    from vfioctl.sysfs.bindstate import driverctl_node, driverctl_write
+    for m in moves:
+        try:
+            res.persisted.append(driverctl_write(root, m.address, m.driver_after))
+        except OSError as ex:
+            res.warnings.append(f"could not write driverctl's override "
+                                f"{driverctl_node(m.address)}: {ex.strerror or ex}; "
+                                "the binding will not survive a reboot")
+
+
 def execute_bind(kernel, root: Root, host: Host, plan: BindPlan, *, dry_run: bool = False,
                  confirm: Callable[[BindPlan], None] | None = None, persist: bool = False,
                  timeout: float = 10.0) -> BindResult:
     """Run ``plan``: guards, confirmation, the moves, rollback on failure."""
-    from vfioctl.sysfs.bindstate import BindState, driverctl_write
+    from vfioctl.sysfs.bindstate import BindState
     res = BindResult(plan, dry_run, backend=getattr(kernel, "name", None))
     if plan.blocking:
         g = plan.blocking[0]
@@ -570,8 +584,7 @@ def execute_bind(kernel, root: Root, host: Host, plan: BindPlan, *, dry_run: boo
     if not todo:
         res.result = "nothing-to-do"
         if persist and not dry_run:
-            res.persisted = [driverctl_write(root, m.address, m.driver_after)
-                             for m in plan.moves if m.action == "none"]
+            _persist(root, res, [m for m in plan.moves if m.action == "none"])
         return res
     if not dry_run and confirm is not None:
         confirm(plan)
@@ -614,8 +627,7 @@ def execute_bind(kernel, root: Root, host: Host, plan: BindPlan, *, dry_run: boo
         res.warnings.append(f"could not record the original drivers in {st.node_path}: "
                             f"{ex.strerror}; 'vfioctl unbind' will let the kernel choose")
     if persist:
-        res.persisted = [driverctl_write(root, m.address, m.driver_after)
-                         for m in plan.moves if m.action in ("bind", "none")]
+        _persist(root, res, [m for m in plan.moves if m.action in ("bind", "none")])
     missing = [w["node"] for w in res.nodes if not w["present"]]
     if missing:
         raise VerifyFailed(
@@ -764,8 +776,14 @@ def execute_unbind(kernel, root: Root, host: Host, plan: BindPlan, *, dry_run: b
             res.warnings.append(f"could not update {st.node_path}: {ex.strerror}")
         if persist:
             from vfioctl.sysfs.bindstate import driverctl_node
-            res.persisted = [driverctl_node(m.address) for m in plan.moves
-                             if driverctl_remove(root, m.address)]
+            for m in plan.moves:
+                try:
+                    if driverctl_remove(root, m.address):
+                        res.persisted.append(driverctl_node(m.address))
+                except OSError as ex:
+                    res.warnings.append(f"could not remove driverctl's override "
+                                        f"{driverctl_node(m.address)}: {ex.strerror or ex}; "
+                                        "driverctl re-applies it at boot")
     if res.result == "pending":
         res.result = "dry-run" if dry_run else "done"
     return res

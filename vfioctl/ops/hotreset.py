@@ -405,6 +405,13 @@ def _preflight_refusal(plan: sc.ResetPlan, mode: str) -> Refused:
     step, err = v.expected
     first = v.reasons[0].message if v.reasons else ""
     fixes = list(dict.fromkeys(r.remedy for r in v.reasons if r.remedy))
+    if v.cannot_tell:
+        from vfioctl.errors import EXIT_CANNOT_TELL
+        return Refused(f"cannot tell whether a hot reset of {plan.target.address} in {mode} mode "
+                       f"is safe: {first}",
+                       "run as root (sudo vfioctl ...) to see everything it depends on; "
+                       "--no-preflight lets the kernel decide",
+                       code=EXIT_CANNOT_TELL, kind="cannot-tell", step=step)
     e = Refused(f"a hot reset of {plan.target.address} in {mode} mode would be refused "
                 f"({err or 'refused'} at {step}): {first}",
                 (f"fix: {'; '.join(fixes)}; " if fixes else "")
@@ -611,6 +618,7 @@ def check(host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool, bool]) 
     from vfioctl.present import jsondoc as jd
     plans = plan_targets(host, fns)
     entries = []
+    answers: list[str] = []
     ok = True
     for p in plans:
         forced = mode_flags[0] or mode_flags[1]
@@ -620,11 +628,18 @@ def check(host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool, bool]) 
         if not forced and possible_modes and mode not in possible_modes:
             mode = possible_modes[0]
         ok = ok and good
+        answer = "possible" if good else (
+            "cannot-tell" if (p.verdicts[mode].cannot_tell if forced else p.cannot_tell)
+            else "not-possible")
+        answers.append(answer)
         modes = [mode] if forced or good else list(p.verdicts)
-        entries.append({"target": str(p.target.address), "possible": good, "mode": mode,
+        entries.append({"target": str(p.target.address), "possible": good, "answer": answer,
+                        "mode": mode,
                         "possible_modes": possible_modes, "kind": p.kind,
                         "affected": [str(a.address) for a in p.affected],
                         "reasons": [] if good else [
                             dict(r.to_json(), mode=m) for m in modes
                             for r in p.verdicts[m].reasons]})
-    return jd.doc("check", possible=ok, resets=entries)
+    answer = ("possible" if ok else "not-possible" if "not-possible" in answers
+              else "cannot-tell")
+    return jd.doc("check", possible=ok, answer=answer, resets=entries)

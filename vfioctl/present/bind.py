@@ -12,8 +12,10 @@ from vfioctl.present.jsondoc import doc
 from vfioctl.present.output import Canvas
 
 
-def document(command: str, result=None, plan=None, refusal=None) -> dict:
-    """The ``bind``/``unbind`` document (see vfioctl-json(5))."""
+def document(command: str, result=None, plan=None, refusal=None, error=None) -> dict:
+    """The ``bind``/``unbind`` document (see vfioctl-json(5)); ``error`` (a
+    :class:`~vfioctl.errors.VfioctlError`) when the command fails, so the one
+    document on stdout carries the exit status like every failing command's."""
     if result is not None:
         body = result.to_json()
     else:
@@ -23,6 +25,8 @@ def document(command: str, result=None, plan=None, refusal=None) -> dict:
                 "failure": None, "warnings": []}
     if refusal is not None:
         body["refusal"] = refusal
+    if error is not None:
+        body["error"] = error.to_json()
     return doc(command, **body)
 
 

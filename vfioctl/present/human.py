@@ -145,7 +145,11 @@ def render_plan(p: dict, c: Canvas, *, title: bool = True) -> None:
             exp = v["expected"]
             ans = (f"the kernel would answer {exp['errno']}" if exp["errno"]
                    else "vfioctl stops")
-            c.line(f"  {label}: {state} — {ans} at {exp['step']}", "bad")
+            if v.get("answer") == "cannot-tell":
+                c.line(f"  {label}: cannot tell — vfioctl could not see everything it "
+                       "depends on", "bad")
+            else:
+                c.line(f"  {label}: {state} — {ans} at {exp['step']}", "bad")
             for r in v["reasons"]:
                 c.bullet(r["message"], "bad")
     fixes = list(dict.fromkeys(r["remedy"] for v in p["verdicts"].values() if not v["possible"]
@@ -187,7 +191,9 @@ def render_reset_info(d: dict, c: Canvas) -> None:
     k = d.get("kernel")
     if k:
         render_kernel_info(k, c)
-    c.line(f"verdict: hot reset {'POSSIBLE' if d['reset']['possible'] else 'NOT possible'}"
+    said = ("POSSIBLE" if d["reset"]["possible"] else "CANNOT TELL (see the cannot-tell reasons)"
+            if d["reset"].get("answer") == "cannot-tell" else "NOT possible")
+    c.line(f"verdict: hot reset {said}"
            + (f" (default mode: {d['reset']['default_mode']})" if d["reset"]["possible"] else ""),
            "ok" if d["reset"]["possible"] else "bad")
 

@@ -120,7 +120,7 @@ def verdict(v: sc.Verdict) -> dict:
     from vfioctl.model import scope as sc
     step, err = v.expected
     return {
-        "mode": v.mode, "available": v.available, "possible": v.possible,
+        "mode": v.mode, "available": v.available, "possible": v.possible, "answer": v.answer,
         "expected": {"step": step, "errno": err},
         "reasons": [r.to_json() for r in v.reasons],
         "groups_to_open": [g.node for g in v.groups] if v.mode == sc.GROUP else None,
@@ -146,6 +146,7 @@ def plan(host: Host, p: sc.ResetPlan) -> dict:
             "holders": [holder(h) for h in a.group_holders + a.device_holders],
         } for a in p.affected],
         "possible": p.possible,
+        "answer": p.answer,
         "default_mode": p.default_mode(),
         "verdicts": {m: verdict(v) for m, v in p.verdicts.items()},
         "notes": list(p.notes),

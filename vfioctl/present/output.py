@@ -14,6 +14,8 @@ import os
 import sys
 from typing import Callable, Sequence
 
+from vfioctl.model.text import safe
+
 STYLES = {"ok": "green", "bad": "bold red", "warn": "yellow", "dim": "dim", "head": "bold"}
 
 
@@ -32,21 +34,23 @@ class PlainCanvas(Canvas):
         self.s = stream
 
     def title(self, text: str) -> None:
-        self.s.write(text + "\n")
+        self.s.write(safe(text) + "\n")
 
     def line(self, text: str = "", style: str | None = None) -> None:
-        self.s.write(text + "\n")
+        self.s.write(safe(text) + "\n")
 
     def kv(self, pairs) -> None:
         if not pairs:
             return
+        pairs = [(safe(k), safe(v)) for k, v in pairs]
         w = max(len(k) for k, _ in pairs)
         for k, v in pairs:
             self.s.write(f"  {k + ':':<{w + 1}} {v}\n")
 
     def table(self, headers, rows, styles=None, title=None) -> None:
         if title:
-            self.s.write(title + "\n")
+            self.s.write(safe(title) + "\n")
+        rows = [[safe(c) for c in r] for r in rows]
         cols = len(headers)
         widths = [len(h) for h in headers]
         for r in rows:
@@ -59,7 +63,7 @@ class PlainCanvas(Canvas):
         self.s.write("\n".join(out) + "\n")
 
     def bullet(self, text: str, style: str | None = None, mark: str = "-") -> None:
-        self.s.write(f"  {mark} {text}\n")
+        self.s.write(f"  {mark} {safe(text)}\n")
 
 
 class RichCanvas(Canvas):
@@ -69,34 +73,37 @@ class RichCanvas(Canvas):
                          highlight=False, soft_wrap=False)
 
     def title(self, text: str) -> None:
-        self.c.print(text, style="bold", markup=False)
+        self.c.print(safe(text), style="bold", markup=False)
 
     def line(self, text: str = "", style: str | None = None) -> None:
-        self.c.print(text, style=STYLES.get(style or "", None), markup=False)
+        self.c.print(safe(text), style=STYLES.get(style or "", None), markup=False)
 
     def kv(self, pairs) -> None:
         from rich.table import Table
         t = Table(show_header=False, box=None, padding=(0, 1, 0, 2))
         t.add_column(style="bold")
         t.add_column(overflow="fold")
+        from rich.markup import escape
         for k, v in pairs:
-            t.add_row(k, v)
+            t.add_row(escape(safe(k)), escape(safe(v)))
         self.c.print(t)
 
     def table(self, headers, rows, styles=None, title=None) -> None:
         from rich.table import Table
         from rich import box
-        t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+        from rich.markup import escape
+        t = Table(title=escape(safe(title)) if title else None, box=box.SIMPLE_HEAD,
+                  title_justify="left", pad_edge=False)
         for h in headers:
             t.add_column(h, overflow="fold")
         for i, r in enumerate(rows):
             st = styles[i] if styles else None
-            t.add_row(*r, style=STYLES.get(st or "", None))
+            t.add_row(*(escape(safe(c)) for c in r), style=STYLES.get(st or "", None))
         self.c.print(t)
 
     def bullet(self, text: str, style: str | None = None, mark: str = "-") -> None:
         from rich.text import Text
-        self.c.print(Text(f"  {mark} ") + Text(text, style=STYLES.get(style or "", "")))
+        self.c.print(Text(f"  {mark} ") + Text(safe(text), style=STYLES.get(style or "", "")))
 
 
 class Output:
@@ -142,17 +149,17 @@ class Output:
 
     def warn(self, msg: str) -> None:
         if not self.quiet:
-            self.stderr.write(f"vfioctl: warning: {msg}\n")
+            self.stderr.write(f"vfioctl: warning: {safe(msg)}\n")
 
     def info(self, msg: str) -> None:
         if not self.quiet:
-            self.stderr.write(f"{msg}\n")
+            self.stderr.write(f"{safe(msg)}\n")
 
     def error(self, command: str, err) -> None:
         """Print a user error: message + hint on stderr; JSON error object on stdout."""
-        self.stderr.write(f"vfioctl: error: {err.message}\n")
+        self.stderr.write(f"vfioctl: error: {safe(err.message)}\n")
         if err.hint:
-            self.stderr.write(f"vfioctl: hint: {err.hint}\n")
+            self.stderr.write(f"vfioctl: hint: {safe(err.hint)}\n")
         if self.json_mode and not self.emitted:
             from vfioctl.present.jsondoc import error as err_doc
             d = err_doc(command, err)

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 
 from vfioctl.sysfs.root import Root
@@ -23,19 +22,11 @@ STATE = "run/vfioctl/bindings.json"
 DRIVERCTL_DIR = "etc/driverctl.d"
 
 
-def _atomic_write(path: str, data: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, data.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 class BindState:
+    """Read through :meth:`Root.read` (bounded, never a FIFO, links confined);
+    written with :meth:`Root.write_atomic` (a regular file created inside the
+    root, renamed into place, no link followed on the way)."""
+
     def __init__(self, root: Root, functions: dict | None = None):
         self.root = root
         self.functions: dict[str, dict] = functions or {}
@@ -50,13 +41,13 @@ class BindState:
 
     @classmethod
     def load(cls, root: Root) -> "BindState":
+        raw = root.read(root.join(STATE), 1 << 20, kind="state")
         try:
-            with open(root.join(STATE), "rb") as f:
-                doc = json.loads(f.read(1 << 20).decode("utf-8", "replace"))
-            fns = doc.get("functions", {}) if isinstance(doc, dict) else {}
-            if not isinstance(fns, dict):
-                fns = {}
-        except (OSError, ValueError):
+            doc = json.loads(raw.decode("utf-8", "replace")) if raw else {}
+        except ValueError:
+            doc = {}
+        fns = doc.get("functions", {}) if isinstance(doc, dict) else {}
+        if not isinstance(fns, dict):
             fns = {}
         return cls(root, {k: v for k, v in fns.items() if isinstance(v, dict)})
 
@@ -73,13 +64,10 @@ class BindState:
 
     def save(self) -> None:
         if not self.functions:
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+            self.root.remove(STATE)
             return
-        _atomic_write(self.path, json.dumps({"version": 1, "functions": self.functions},
-                                            indent=1, sort_keys=True) + "\n")
+        self.root.write_atomic(STATE, (json.dumps({"version": 1, "functions": self.functions},
+                                                  indent=1, sort_keys=True) + "\n").encode())
 
 
 def driverctl_node(bdf: str) -> str:
@@ -87,22 +75,15 @@ def driverctl_node(bdf: str) -> str:
 
 
 def driverctl_read(root: Root, bdf: str) -> str | None:
-    try:
-        with open(root.node(driverctl_node(bdf)), "rb") as f:
-            return f.read(4096).decode("utf-8", "replace").strip() or None
-    except OSError:
-        return None
+    s = root.text(root.node(driverctl_node(bdf)), 4096)
+    return s or None
 
 
 def driverctl_write(root: Root, bdf: str, driver: str) -> str:
     """Persist ``driver`` for ``bdf`` as driverctl does; returns the node path."""
-    _atomic_write(root.node(driverctl_node(bdf)), driver + "\n")
+    root.write_atomic(driverctl_node(bdf).lstrip("/"), (driver + "\n").encode())
     return driverctl_node(bdf)
 
 
 def driverctl_remove(root: Root, bdf: str) -> bool:
-    try:
-        os.unlink(root.node(driverctl_node(bdf)))
-        return True
-    except FileNotFoundError:
-        return False
+    return root.remove(driverctl_node(bdf).lstrip("/"))

@@ -13,11 +13,10 @@ equals the device's or is a whole-field ``*`` (glob), fewest wildcards wins.
 from __future__ import annotations
 
 import fnmatch
-import os
 
-from vfioctl.sysfs.root import Root
+from vfioctl.sysfs.root import LIMITS, Root
 
-MAX_ALIAS_BYTES = 32 << 20
+MAX_ALIAS_BYTES = LIMITS["alias"]
 
 
 class ModAlias:
@@ -30,18 +29,12 @@ class ModAlias:
         """Read the alias file of the root's running kernel; None when absent."""
         if not isinstance(root, Root):
             root = Root(root)
-        try:
-            with open(root.join("proc/sys/kernel/osrelease"), "rb") as f:
-                release = f.read(256).decode("ascii", "replace").strip()
-        except OSError:
+        release = root.text(root.join("proc/sys/kernel/osrelease"), 256, "proc")
+        if not release or "/" in release or release in (".", "..") or "\ufffd" in release:
             return None
-        if not release or "/" in release:
-            return None
-        path = root.join(f"lib/modules/{release}/modules.alias")
-        try:
-            with open(path, "rb") as f:
-                data = f.read(MAX_ALIAS_BYTES)
-        except OSError:
+        data = root.read(root.join(f"lib/modules/{release}/modules.alias"), MAX_ALIAS_BYTES,
+                         "alias")
+        if data is None:
             return None
         out = []
         for line in data.decode("utf-8", "replace").splitlines():

@@ -24,11 +24,10 @@ PCI_IDS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.
 
 
 def _udev_names(root: Root, bdf: str) -> tuple[str | None, str | None]:
-    try:
-        with open(root.join(f"{UDEV_DATA}/+pci:{bdf}"), "rb") as f:
-            data = f.read(8192).decode("utf-8", "replace")
-    except OSError:
+    raw = root.read(root.join(f"{UDEV_DATA}/+pci:{bdf}"), 8192, "udev")
+    if raw is None:
         return None, None
+    data = raw.decode("utf-8", "replace")
     v = d = None
     for line in data.splitlines():
         if line.startswith("E:ID_VENDOR_FROM_DATABASE="):
@@ -45,14 +44,20 @@ def find_pci_ids(root: Root) -> str | None:
     if env:
         return None if env == "none" else env
     for rel in PCI_IDS:
-        for base in ((root.path, "/") if not root.live else ("/",)):
-            p = os.path.join(base, rel)
-            if os.path.isfile(p):
+        if not root.live:
+            try:
+                p = root.resolve(root.join(rel))   # the root's copy, resolved inside it
+            except OSError:
+                p = None
+            if p is not None and os.path.isfile(p):
                 return p
+        p = "/" + rel
+        if os.path.isfile(p):
+            return p
     return None
 
 
-def parse_pci_ids(path: str, vendors: set[int]) -> dict[tuple[int, int | None], str]:
+def parse_pci_ids(path: str, vendors: set[int], warn=None) -> dict[tuple[int, int | None], str]:
     """Names for ``(vendor, None)`` and ``(vendor, device)`` of the wanted vendors.
 
     Jumps to each vendor's line (``\nvvvv  Name``) with ``bytes.find`` instead
@@ -60,10 +65,14 @@ def parse_pci_ids(path: str, vendors: set[int]) -> dict[tuple[int, int | None], 
     (``\tdddd  Name``) follow until the next unindented line.
     """
     out: dict[tuple[int, int | None], str] = {}
+    from vfioctl.sysfs.root import read_file
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
+        data = read_file(path, "pci.ids")   # regular, bounded, non-blocking
+    except OSError as e:
+        if warn is not None:
+            warn(f"{path}: {e.strerror}; pci.ids names not used")
+        return {}
+    if data is None:
         return {}
     end_vendors = data.find(b"\nC ")          # the device-class section follows
     if end_vendors < 0:
@@ -93,7 +102,7 @@ def parse_pci_ids(path: str, vendors: set[int]) -> dict[tuple[int, int | None], 
 def fill_names(host: Host, root: Root) -> None:
     """Set ``vendor_name``/``device_name`` on every function where known."""
     missing = []
-    have_udev = os.path.isdir(root.join(UDEV_DATA))
+    have_udev = root.isdir(root.join(UDEV_DATA))
     for fn in host.functions.values():
         v, d = _udev_names(root, str(fn.address)) if have_udev else (None, None)
         fn.vendor_name, fn.device_name = v, d
@@ -104,7 +113,8 @@ def fill_names(host: Host, root: Root) -> None:
     path = find_pci_ids(root)
     if path is None:
         return
-    table = parse_pci_ids(path, {f.vendor for f in missing if f.vendor is not None})
+    table = parse_pci_ids(path, {f.vendor for f in missing if f.vendor is not None},
+                          warn=host.warnings.append)
     for fn in missing:
         if fn.vendor is None:
             continue

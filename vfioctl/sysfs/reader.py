@@ -33,31 +33,8 @@ _BDF = re.compile(r"^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 _HOTPLUG_ATTRS = ("power", "attention", "latch", "adapter")
 
 
-def _read(path: str, limit: int = 4096) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, limit)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _text(path: str) -> str | None:
-    b = _read(path)
-    if b is None:
-        return None
-    try:
-        return b.decode("ascii").strip()
-    except UnicodeDecodeError:
-        return "\ufffd"
-
-
-def _hex(host: Host, path: str, what: str) -> int | None:
-    s = _text(path)
+def _hex(host: Host, root: Root, path: str, what: str) -> int | None:
+    s = root.text(path)
     if s is None:
         return None
     try:
@@ -87,17 +64,12 @@ class Reader:
     def read(self, *, holders: bool = True, full_config: bool = True,
              names: bool = False, brief: bool = False) -> Host:
         root = self.root
-        if not os.path.isdir(root.path):
-            raise HostError(f"root {root.path} does not exist or is not a directory",
-                            "pass --root DIR naming a directory that holds sys/, dev/ and proc/")
-        if not os.path.isdir(self.sysdir):
-            raise HostError(f"root {root.path} has no sys/ directory",
-                            "pass --root DIR naming a directory that holds sys/ (or use --demo)")
+        check_root(root)
         host = Host(root=root.path)
         self._brief = brief
         devdir = root.join(PCI_DEVICES)
         try:
-            entries = os.listdir(devdir)
+            entries = root.listdir(devdir)
         except FileNotFoundError:
             host.warnings.append(f"{devdir} is missing: this host has no PCI bus in sysfs")
             entries = []
@@ -116,16 +88,18 @@ class Reader:
         self._drivers = self._driver_index()
         self._vfio_devs = self._vfio_dev_index()
         try:
-            self._cdev_nodes = frozenset(os.listdir(root.join(DEV_VFIO_DEVICES)))
+            self._cdev_nodes = frozenset(root.listdir(root.join(DEV_VFIO_DEVICES)))
         except OSError:
             self._cdev_nodes = frozenset()
 
+        broken: list[PciAddress] = []
         for name in sorted(entries):
             if not _BDF.match(name):
                 host.warnings.append(f"{devdir}/{name}: not a PCI address; skipped")
                 continue
             fn = self._function(host, devdir, name, full_config, brief)
             if fn is None:
+                broken.append(PciAddress.parse(name))
                 continue
             if fn.address in host.functions:
                 host.warnings.append(f"{devdir}/{name}: duplicate address; skipped")
@@ -134,6 +108,7 @@ class Reader:
                 fn.iommu_group = gmember.get(fn.address)
             host.functions[fn.address] = fn
 
+        host.broken = tuple(broken)
         # a group link naming a group directory that is missing
         for fn in host.functions.values():
             if fn.iommu_group is not None and fn.iommu_group not in host.groups:
@@ -150,6 +125,7 @@ class Reader:
         if names:
             from vfioctl.sysfs.names import fill_names
             fill_names(host, root)
+        host.warnings.extend(root.warnings)
         if not root.live:  # name paths as the kernel does (/sys/...); host.root says where
             host.warnings = [w.replace(root.path + "/", "/") for w in host.warnings]
         return host
@@ -160,19 +136,22 @@ class Reader:
         """One device directory.  Attributes are read by direct attempts (a
         failed open is cheaper than listing a sysfs directory)."""
         link = os.path.join(devdir, name)
+        root = self.root
         try:
-            target = os.readlink(link)
-            real = os.path.normpath(os.path.join(devdir, target))
+            target = root.readlink(link)
+            real = root.follow(link, target)
         except OSError as e:
             if e.errno == errno.EINVAL:  # a directory, not a link (flat copy)
                 real = link
+            elif e.errno == errno.EXDEV:  # leaves the root: warned by the root
+                return None
             else:
                 host.warnings.append(f"{link}: unreadable ({e.strerror}); skipped")
                 return None
         def j(*parts: str) -> str:  # os.path.join is a measurable cost at 4096 devices
             return "/".join(parts)
-        cfg = _read(real + "/config", 4096 if full_config else 64)
-        if cfg is None and not os.path.isdir(real):
+        cfg = root.read(real + "/config", 4096 if full_config else 64, "config")
+        if cfg is None and not root.isdir(real):
             host.warnings.append(f"{link}: dangling link to {target}; skipped")
             return None
 
@@ -186,7 +165,7 @@ class Reader:
         else:
             fn.root_bus = parent_name
         try:
-            fn.physfn = PciAddress.parse(os.path.basename(os.readlink(j(real, "physfn"))))
+            fn.physfn = PciAddress.parse(os.path.basename(root.readlink(j(real, "physfn"))))
         except OSError:
             pass
         except ValueError:
@@ -203,7 +182,7 @@ class Reader:
             # VFs read 0xffff for vendor/device in config space: use attributes
             for attr in ("vendor", "device", "class", "revision",
                          "subsystem_vendor", "subsystem_device"):
-                v = _hex(host, j(real, attr), attr)
+                v = _hex(host, root, j(real, attr), attr)
                 setattr(fn, "class_code" if attr == "class" else attr, v)
             if hdr is not None:
                 fn.header_type = hdr.header_type
@@ -212,7 +191,7 @@ class Reader:
                 host.warnings.append(f"{real}: no readable vendor id")
         if fn.header_type == 1 and fn.subsystem_vendor is None:
             for attr in ("subsystem_vendor", "subsystem_device"):
-                setattr(fn, attr, _hex(host, j(real, attr), attr))
+                setattr(fn, attr, _hex(host, root, j(real, attr), attr))
         if cfg is not None:
             fn.config_size = len(cfg)
             if full_config:
@@ -221,33 +200,33 @@ class Reader:
         fn.driver = self._drivers.get(name)
         if fn.driver is None:  # not listed under bus/pci/drivers: ask the link
             try:
-                fn.driver = os.path.basename(os.readlink(j(real, "driver")))
+                fn.driver = os.path.basename(root.readlink(j(real, "driver")))
             except OSError:
                 pass
-        s = _text(j(real, "driver_override"))
+        s = root.text(j(real, "driver_override"))
         fn.driver_override = None if s in (None, "", "(null)") else s
         if addr not in self._gmember:
             try:
-                fn.iommu_group = int(os.path.basename(os.readlink(j(real, "iommu_group"))))
+                fn.iommu_group = int(os.path.basename(root.readlink(j(real, "iommu_group"))))
             except OSError:
                 pass
             except ValueError:
                 host.warnings.append(f"{real}/iommu_group: not a group link; ignored")
         if not brief:
-            s = _text(j(real, "reset_method"))
+            s = root.text(j(real, "reset_method"))
             if s is not None:
                 fn.reset_method = tuple(s.split())
-            fn.sriov_totalvfs = _int(_text(j(real, "sriov_totalvfs")))
+            fn.sriov_totalvfs = _int(root.text(j(real, "sriov_totalvfs")))
             if fn.sriov_totalvfs is not None:
-                fn.sriov_numvfs = _int(_text(j(real, "sriov_numvfs")))
-            n = _int(_text(j(real, "numa_node")))
+                fn.sriov_numvfs = _int(root.text(j(real, "sriov_numvfs")))
+            n = _int(root.text(j(real, "numa_node")))
             fn.numa_node = None if n is None or n < 0 else n
         # vfio-dev/vfioX exists only while bound to a VFIO driver; class/vfio-dev
         # names them all in one listing, else look in the device directory
         vname = self._vfio_devs.get(real)
         if vname is None and not self._vfio_devs and (not brief or is_vfio_driver(fn.driver)):
             try:
-                names = sorted(n for n in os.listdir(real + "/vfio-dev") if n.startswith("vfio"))
+                names = sorted(n for n in root.listdir(real + "/vfio-dev") if n.startswith("vfio"))
             except OSError:
                 names = []
             vname = names[0] if names else None
@@ -258,21 +237,23 @@ class Reader:
                 # attribute); list does not show its MAJOR:MINOR value
                 fn.vfio_dev_devt = "?"
             else:
-                devt = _text(f"{real}/vfio-dev/{vname}/dev")
+                devt = root.text(f"{real}/vfio-dev/{vname}/dev")
                 fn.vfio_dev_devt = devt if devt and ":" in devt else None
         return fn
 
     def _vfio_dev_index(self) -> dict[str, str]:
         """device directory -> vfioX, from ``class/vfio-dev`` (one readlink each)."""
         out: dict[str, str] = {}
-        cdir = self.root.join(CLASS_VFIO_DEV)
+        root = self.root
+        cdir = root.join(CLASS_VFIO_DEV)
         try:
-            names = os.listdir(cdir)
+            names = root.listdir(cdir)
         except OSError:
             return out
         for n in names:
             try:
-                t = os.path.normpath(os.path.join(cdir, os.readlink(os.path.join(cdir, n))))
+                link = os.path.join(cdir, n)
+                t = root.lexical(link, root.readlink(link))   # a name to match, not opened
             except OSError:
                 continue
             # .../<device>/vfio-dev/vfioX
@@ -283,14 +264,15 @@ class Reader:
         """bdf -> driver from ``bus/pci/drivers/*/`` (one listing per driver
         instead of one readlink per device; the driver core keeps both)."""
         out: dict[str, str] = {}
-        ddir = self.root.join(PCI_DRIVERS)
+        root = self.root
+        ddir = root.join(PCI_DRIVERS)
         try:
-            drivers = os.listdir(ddir)
+            drivers = root.listdir(ddir)
         except OSError:
             return out
         for d in drivers:
             try:
-                for e in os.listdir(os.path.join(ddir, d)):
+                for e in root.listdir(os.path.join(ddir, d)):
                     if ":" in e and "." in e:
                         out[e] = d
             except OSError:
@@ -308,9 +290,10 @@ class Reader:
 
     # -- groups --
     def _groups(self, host: Host) -> None:
-        gdir = self.root.join(IOMMU_GROUPS)
+        root = self.root
+        gdir = root.join(IOMMU_GROUPS)
         try:
-            names = os.listdir(gdir)
+            names = root.listdir(gdir)
         except OSError:
             return
         for n in names:
@@ -322,7 +305,7 @@ class Reader:
             base = os.path.join(gdir, n)
             members, others = [], []
             try:
-                for m in os.listdir(os.path.join(base, "devices")):
+                for m in root.listdir(os.path.join(base, "devices")):
                     a = PciAddress.try_parse(m) if _BDF.match(m) else None
                     if a is None:
                         others.append(m)
@@ -332,31 +315,32 @@ class Reader:
                 host.warnings.append(f"{base}/devices: unreadable; group {num} has no members")
             host.groups[num] = IommuGroup(
                 number=num, members=tuple(sorted(members)), other_members=tuple(sorted(others)),
-                type=None if self._brief else _text(os.path.join(base, "type")),
-                name=_text(os.path.join(base, "name")))
+                type=None if self._brief else root.text(os.path.join(base, "type")),
+                name=root.text(os.path.join(base, "name")))
 
     # -- slots --
     def _slots(self, host: Host) -> None:
-        sdir = self.root.join(PCI_SLOTS)
+        root = self.root
+        sdir = root.join(PCI_SLOTS)
         try:
-            names = sorted(os.listdir(sdir))
+            names = sorted(root.listdir(sdir))
         except OSError:
             return
         out = []
         for n in names:
             base = os.path.join(sdir, n)
-            addr = _text(os.path.join(base, "address"))
+            addr = root.text(os.path.join(base, "address"))
             if not addr:
                 host.warnings.append(f"{base}: no address; slot skipped")
                 continue
             try:
-                ents = set(os.listdir(base))
+                ents = set(root.listdir(base))
             except OSError:
                 ents = set()
             module = None
             if "module" in ents:
                 try:
-                    module = os.path.basename(os.readlink(os.path.join(base, "module")))
+                    module = os.path.basename(root.readlink(os.path.join(base, "module")))
                 except OSError:
                     pass
             out.append(Slot(name=n, address=addr,
@@ -367,18 +351,18 @@ class Reader:
     def _nodes(self, host: Host) -> None:
         r = self.root
         try:
-            host.dev_vfio = frozenset(os.listdir(r.join(DEV_VFIO)))
+            host.dev_vfio = frozenset(r.listdir(r.join(DEV_VFIO)))
         except OSError:
             pass
         try:
-            host.dev_vfio_devices = frozenset(os.listdir(r.join(DEV_VFIO_DEVICES)))
+            host.dev_vfio_devices = frozenset(r.listdir(r.join(DEV_VFIO_DEVICES)))
         except OSError:
             pass
-        host.dev_iommu = os.path.exists(r.join(DEV_IOMMU))
-        p = _text(r.join(NOIOMMU_PARAM))
+        host.dev_iommu = r.lexists(r.join(DEV_IOMMU))
+        p = r.text(r.join(NOIOMMU_PARAM))
         host.noiommu_mode = None if p is None else p in ("Y", "1")
         try:
-            host.iommu_present = bool(os.listdir(r.join(CLASS_IOMMU)))
+            host.iommu_present = bool(r.listdir(r.join(CLASS_IOMMU)))
         except OSError:
             host.iommu_present = None
 
@@ -394,9 +378,10 @@ class Reader:
         host.holders = {}
         if not host.dev_vfio and not host.dev_iommu:
             return
-        pdir = self.root.join(PROC)
+        root = self.root
+        pdir = root.join(PROC)
         try:
-            pids = [p for p in os.listdir(pdir) if p.isdigit()]
+            pids = [p for p in root.listdir(pdir) if p.isdigit()]
         except OSError:
             host.holders = None
             return
@@ -407,7 +392,7 @@ class Reader:
                 continue
             fddir = os.path.join(pdir, pid, "fd")
             try:
-                fds = os.listdir(fddir)
+                fds = root.listdir(fddir)
             except PermissionError:
                 unreadable += 1
                 continue
@@ -417,7 +402,7 @@ class Reader:
             seen = set()
             for fdn in fds:
                 try:
-                    t = os.readlink(os.path.join(fddir, fdn))
+                    t = root.readlink(os.path.join(fddir, fdn))
                 except OSError:
                     continue
                 if not nodes.is_vfio_node(t):
@@ -426,10 +411,47 @@ class Reader:
                     continue
                 seen.add(t)
                 if comm is None:
-                    comm = _text(os.path.join(pdir, pid, "comm")) or "?"
+                    comm = root.text(os.path.join(pdir, pid, "comm"), kind="proc") or "?"
                 holders.setdefault(t, []).append(Holder(int(pid), comm, t))
         host.holders = {k: tuple(sorted(v, key=lambda h: h.pid)) for k, v in holders.items()}
         host.holders_unreadable = unreadable
+
+
+def check_root(root: Root) -> None:
+    """Raise :class:`HostError`/:class:`PermissionDenied` unless ``root`` is a
+    directory holding ``sys/`` that this user can read (the message says which)."""
+    p = root.path
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise HostError(f"root {p} does not exist",
+                        "pass --root DIR naming a directory that holds sys/, dev/ and proc/") from None
+    except OSError as e:
+        raise HostError(f"cannot look at root {p}: {e.strerror}",
+                        "pass --root DIR naming a directory you can read") from None
+    if not os.path.isdir(p):
+        raise HostError(f"root {p} is not a directory",
+                        "pass --root DIR naming a directory that holds sys/, dev/ and proc/")
+    if not os.access(p, os.R_OK | os.X_OK):
+        raise PermissionDenied(f"root {p} is not readable by this user",
+                               "run as a user who can read it, or copy it somewhere readable")
+    sysdir = root.sys()
+    if not root.isdir(sysdir):
+        if root.lexists(sysdir) and not root.live:
+            try:
+                root.resolve(sysdir)
+            except OSError:
+                pass
+            if os.path.exists(sysdir) and not os.access(sysdir, os.R_OK | os.X_OK):
+                raise PermissionDenied(f"{sysdir} is not readable by this user",
+                                       "run as a user who can read it") from None
+            raise HostError(f"root {p}: sys is not a directory inside the root",
+                            "pass --root DIR naming a directory that holds sys/")
+        raise HostError(f"root {p} has no sys/ directory",
+                        "pass --root DIR naming a directory that holds sys/ (or use --demo)")
+    if not os.access(root.resolve(sysdir), os.R_OK | os.X_OK):
+        raise PermissionDenied(f"{sysdir} is not readable by this user",
+                               "run as a user who can read it")
 
 
 def read_host(root: Root | str = "/", *, holders: bool = True, full_config: bool = True,

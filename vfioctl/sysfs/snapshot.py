@@ -76,9 +76,13 @@ def _is_holder_target(target: str) -> bool:
 
 
 class _Recorder:
-    def __init__(self, src: str, dest: str):
+    def __init__(self, src: str, dest: str, root=None):
         self.src = src
         self.dest = dest
+        #: A ``vfioctl.sysfs.root.Root`` of ``src`` (duck-typed, so this module
+        #: stays importable alone): every source path is then resolved inside
+        #: it (symlinks cannot lead the copy out of the root).
+        self.root = root
         self.files = 0
         self.links = 0
         self.dirs = 0
@@ -87,7 +91,16 @@ class _Recorder:
 
     # -- primitives (all paths are relative to the roots, "/"-separated) --------
     def s(self, rel: str) -> str:
-        return os.path.join(self.src, rel)
+        p = os.path.join(self.src, rel)
+        if self.root is None:
+            return p
+        try:
+            return self.root.resolve(p, follow_last=False)
+        except OSError as e:
+            # a link leading out of the root (or a loop): the part is skipped,
+            # through a path that cannot exist (a name under a regular file)
+            self.skip(rel, e.strerror or e)
+            return os.path.join(self.dest, MARKER, rel)
 
     def d(self, rel: str) -> str:
         return os.path.join(self.dest, rel)
@@ -126,6 +139,13 @@ class _Recorder:
         if rel in self._done:
             return True
         if not self.is_file(rel):
+            return False
+        try:
+            size = os.lstat(self.s(rel)).st_size
+        except OSError:
+            return False
+        if size > _MAX_READ:
+            self.skip(rel, f"larger than {_MAX_READ} bytes; not copied")
             return False
         data = b""
         if not empty:
@@ -187,8 +207,15 @@ class _Recorder:
 
     def resolve(self, rel: str) -> str | None:
         """Real path of ``src/rel`` relative to src, or None if it leaves src."""
-        real = os.path.realpath(self.s(rel))
-        base = os.path.realpath(self.src)
+        if self.root is not None:
+            try:
+                real = self.root.resolve(os.path.join(self.src, rel))
+            except OSError:
+                return None
+            base = self.root.path
+        else:
+            real = os.path.realpath(self.s(rel))
+            base = os.path.realpath(self.src)
         if real == base:
             return ""
         if not real.startswith(base.rstrip("/") + "/"):
@@ -360,7 +387,7 @@ class _Recorder:
 
 
 def take_snapshot(src_root: str | os.PathLike = "/", dest: str | os.PathLike = "snapshot", *,
-                  overwrite: bool = False) -> dict:
+                  overwrite: bool = False, root=None) -> dict:
     """Copy what vfioctl reads from ``src_root`` into ``dest`` (see module doc).
 
     ``dest`` must not exist or be empty, unless ``overwrite`` (then it is
@@ -381,7 +408,7 @@ def take_snapshot(src_root: str | os.PathLike = "/", dest: str | os.PathLike = "
             raise FileExistsError(f"{dst} exists and is not empty")
     os.makedirs(dst, exist_ok=True)
 
-    r = _Recorder(src, dst)
+    r = _Recorder(src, dst, root)
     r.pci_devices()
     r.pci_drivers()
     r.pci_slots()
@@ -395,8 +422,12 @@ def take_snapshot(src_root: str | os.PathLike = "/", dest: str | os.PathLike = "
 
     osrelease = ""
     try:
-        with open(os.path.join(src, "proc/sys/kernel/osrelease")) as f:
-            osrelease = f.read().strip()
+        fd = os.open(r.s("proc/sys/kernel/osrelease"), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                osrelease = os.read(fd, 256).decode("utf-8", "replace").strip()
+        finally:
+            os.close(fd)
     except OSError:
         pass
     marker = {

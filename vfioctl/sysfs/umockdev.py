@@ -449,6 +449,9 @@ def import_umockdev_file(path: str | os.PathLike, dest: str | os.PathLike, *,
                          overwrite: bool = False) -> dict:
     """:func:`import_umockdev` of a file (``-`` is not special); decoding errors are
     kept as surrogates, so a binary byte never aborts the import."""
-    with open(path, "rb") as f:
-        text = f.read().decode("utf-8", "surrogateescape")
+    from vfioctl.sysfs.root import read_file
+    data = read_file(os.fspath(path), "umockdev")   # regular, bounded, non-blocking
+    if data is None:
+        raise FileNotFoundError(2, "No such file or directory", os.fspath(path))
+    text = data.decode("utf-8", "surrogateescape")
     return import_umockdev(text, dest, overwrite=overwrite)

@@ -1,7 +1,9 @@
 """What the host is using a PCI function for: the facts behind bind's guards.
 
-All reads are under one root and bounded (fixture-friendly: a tree written
-by :class:`vfioctl.testing.builder.TreeBuilder` answers like a live host):
+All reads go through the confined :class:`~vfioctl.sysfs.root.Root` API
+(links resolved inside the root, no FIFO or device node opened, every read
+bounded by its kind in ``LIMITS``; fixture-friendly: a tree written by
+:class:`vfioctl.testing.builder.TreeBuilder` answers like a live host):
 
 * ``boot_vga`` of the function (linux ``pci-sysfs.c boot_vga_show``);
 * network interfaces below it (``net/<if>``) and, per interface, its routes
@@ -19,40 +21,37 @@ by :class:`vfioctl.testing.builder.TreeBuilder` answers like a live host):
 from __future__ import annotations
 
 import os
+import stat
 
-from vfioctl.sysfs.root import PCI_DEVICES, PROC, Root
+from vfioctl.sysfs.root import PCI_DEVICES, PCI_DRIVERS, PROC, Root
 
-MAX_READ = 1 << 20
 MAX_WALK = 4000
 
 
-def _read(path: str, limit: int = MAX_READ) -> str | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        import stat
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return os.read(fd, limit).decode("utf-8", "replace")
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+def _text(root: Root, path: str, limit: int = 4096, kind: str = "attribute") -> str | None:
+    """A bounded, non-blocking read through the root (links confined, only
+    regular files on a fixture root); None when missing or odd."""
+    b = root.read(path, limit, kind)
+    return None if b is None else b.decode("utf-8", "replace")
+
+
+def _table(root: Root, rel: str) -> str:
+    """A /proc table (mounts, swaps, net/route...), bounded."""
+    return _text(root, root.join(rel), 1 << 20, "table") or ""
 
 
 def devdir(root: Root, bdf: str) -> str | None:
     p = root.join(f"{PCI_DEVICES}/{bdf}")
-    if not os.path.lexists(p):
+    try:
+        real = root.realpath(p)
+    except OSError:
         return None
-    real = os.path.realpath(p)
-    return real if real.startswith(root.path) and os.path.isdir(real) else None
+    return real if root.isdir(real) else None
 
 
 def boot_vga(root: Root, bdf: str) -> bool:
     d = devdir(root, bdf)
-    return d is not None and (_read(os.path.join(d, "boot_vga"), 16) or "").strip() == "1"
+    return d is not None and (_text(root, os.path.join(d, "boot_vga"), 16) or "").strip() == "1"
 
 
 def driver_of(root: Root, bdf: str) -> str | None:
@@ -60,31 +59,49 @@ def driver_of(root: Root, bdf: str) -> str | None:
     if d is None:
         return None
     try:
-        return os.path.basename(os.readlink(os.path.join(d, "driver")))
+        return os.path.basename(root.readlink(os.path.join(d, "driver")))
     except OSError:
         return None
 
 
 def override_of(root: Root, bdf: str) -> str | None:
     d = devdir(root, bdf)
-    s = (_read(os.path.join(d, "driver_override"), 4096) or "").strip() if d else ""
+    s = (_text(root, os.path.join(d, "driver_override")) or "").strip() if d else ""
     return None if s in ("", "(null)") else s
 
 
 def node_exists(root: Root, node: str) -> bool:
-    return os.path.exists(root.node(node))
+    return root.lexists(root.node(node))
 
 
-def _walk(d: str):
-    """Directories below ``d`` (not following links), bounded."""
+def _walk(root: Root, d: str):
+    """Directories below the (resolved) directory ``d``, never following a
+    link, bounded: (dir, subdirs, files) like ``os.walk``."""
+    todo = [d]
     n = 0
-    for top, dirs, files in os.walk(d):
+    while todo:
+        top = todo.pop()
         n += 1
         if n > MAX_WALK:
             return
+        try:
+            names = sorted(root.listdir(top))
+        except OSError:
+            continue
+        dirs, files = [], []
+        for x in names:
+            try:
+                st = os.lstat(os.path.join(top, x))
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                dirs.append(x)
+            elif stat.S_ISREG(st.st_mode):
+                files.append(x)
         # another PCI function below a bridge is not ours
-        dirs[:] = [x for x in dirs if not (x.count(":") == 2 and "." in x)]
+        dirs = [x for x in dirs if not (x.count(":") == 2 and "." in x)]
         yield top, dirs, files
+        todo.extend(os.path.join(top, x) for x in reversed(dirs))
 
 
 def net_interfaces(root: Root, bdf: str) -> list[str]:
@@ -92,7 +109,7 @@ def net_interfaces(root: Root, bdf: str) -> list[str]:
     if d is None:
         return []
     try:
-        return sorted(os.listdir(os.path.join(d, "net")))
+        return sorted(root.listdir(os.path.join(d, "net")))
     except OSError:
         return []
 
@@ -100,7 +117,7 @@ def net_interfaces(root: Root, bdf: str) -> list[str]:
 def iface_usage(root: Root, ifname: str) -> dict:
     """{"routes": [...], "addresses": [...]} for one interface."""
     routes, addrs = [], []
-    txt = _read(root.join(f"{PROC}/net/route")) or ""
+    txt = _table(root, f"{PROC}/net/route")
     for line in txt.splitlines()[1:]:
         f = line.split()
         if len(f) >= 8 and f[0] == ifname:
@@ -112,12 +129,12 @@ def iface_usage(root: Root, ifname: str) -> dict:
             if dst.startswith("169.254."):
                 continue  # dpdk-devbind ignores link-local routes too
             routes.append(f"{dst}/{mask}")
-    txt = _read(root.join(f"{PROC}/net/ipv6_route")) or ""
+    txt = _table(root, f"{PROC}/net/ipv6_route")
     for line in txt.splitlines():
         f = line.split()
         if len(f) >= 10 and f[9] == ifname and not f[0].startswith(("fe80", "ff00")):
             routes.append(_v6(f[0]) + "/" + str(int(f[1], 16)))
-    txt = _read(root.join(f"{PROC}/net/if_inet6")) or ""
+    txt = _table(root, f"{PROC}/net/if_inet6")
     for line in txt.splitlines():
         f = line.split()
         if len(f) >= 6 and f[5] == ifname and f[3] != "20":  # 0x20: link-local scope
@@ -141,11 +158,14 @@ def block_devices(root: Root, bdf: str) -> list[str]:
     out = []
     bdir = root.join("sys/block")
     try:
-        names = sorted(os.listdir(bdir))
+        names = sorted(root.listdir(bdir))
     except OSError:
         return []
     for n in names:
-        real = os.path.realpath(os.path.join(bdir, n))
+        try:
+            real = root.realpath(os.path.join(bdir, n))
+        except OSError:
+            continue   # a link leading outside the root (recorded in root.warnings)
         if real.startswith(d + "/"):
             out.append(n)
     return out
@@ -153,21 +173,24 @@ def block_devices(root: Root, bdf: str) -> list[str]:
 
 def block_usage(root: Root, disk: str) -> list[str]:
     """What uses a disk or its partitions: mounts, swap, holders."""
-    real = os.path.realpath(root.join(f"sys/block/{disk}"))
+    try:
+        real = root.realpath(root.join(f"sys/block/{disk}"))
+    except OSError:
+        return []
     names = [disk]
     try:
-        for e in sorted(os.listdir(real)):
-            if e.startswith(disk) and os.path.isdir(os.path.join(real, e)):
+        for e in sorted(root.listdir(real)):
+            if e.startswith(disk) and root.isdir(os.path.join(real, e)):
                 names.append(e)
     except OSError:
         pass
     out = []
-    mounts = _read(root.join(f"{PROC}/mounts")) or ""
+    mounts = _table(root, f"{PROC}/mounts")
     for line in mounts.splitlines():
         f = line.split()
         if len(f) >= 3 and f[0].startswith("/dev/") and f[0][5:] in names:
             out.append(f"{f[0]} is mounted on {f[1]} ({f[2]})")
-    swaps = _read(root.join(f"{PROC}/swaps")) or ""
+    swaps = _table(root, f"{PROC}/swaps")
     for line in swaps.splitlines()[1:]:
         f = line.split()
         if f and f[0].startswith("/dev/") and f[0][5:] in names:
@@ -175,11 +198,11 @@ def block_usage(root: Root, disk: str) -> list[str]:
     for n in names:
         hdir = os.path.join(real, "holders") if n == disk else os.path.join(real, n, "holders")
         try:
-            hs = sorted(os.listdir(hdir))
+            hs = sorted(root.listdir(hdir))
         except OSError:
             continue
         for h in hs:
-            dmname = (_read(root.join(f"sys/block/{h}/dm/name"), 256) or "").strip()
+            dmname = (_text(root, root.join(f"sys/block/{h}/dm/name"), 256) or "").strip()
             out.append(f"/dev/{n} is held by {h}" + (f" ({dmname})" if dmname else "")
                        + " (md, LVM or device-mapper)")
     return out
@@ -191,9 +214,9 @@ def chardev_names(root: Root, bdf: str) -> list[str]:
     if d is None:
         return []
     out = []
-    for top, dirs, files in _walk(d):
+    for top, dirs, files in _walk(root, d):
         if "uevent" in files and top != d:
-            txt = _read(os.path.join(top, "uevent"), 4096) or ""
+            txt = _text(root, os.path.join(top, "uevent")) or ""
             typ = ""
             name = None
             for line in txt.splitlines():
@@ -214,7 +237,7 @@ def node_holders(root: Root, nodes_: list[str]) -> list[tuple[int, str, str]]:
     out = []
     pdir = root.join(PROC)
     try:
-        pids = [p for p in os.listdir(pdir) if p.isdigit()]
+        pids = [p for p in root.listdir(pdir) if p.isdigit()]
     except OSError:
         return []
     me = str(os.getpid()) if root.live else None
@@ -223,16 +246,16 @@ def node_holders(root: Root, nodes_: list[str]) -> list[tuple[int, str, str]]:
             continue
         fddir = os.path.join(pdir, pid, "fd")
         try:
-            fds = os.listdir(fddir)
+            fds = root.listdir(fddir)
         except OSError:
             continue
         for fdn in fds:
             try:
-                t = os.readlink(os.path.join(fddir, fdn))
+                t = root.readlink(os.path.join(fddir, fdn))
             except OSError:
                 continue
             if t in want:
-                comm = (_read(os.path.join(pdir, pid, "comm"), 64) or "?").strip()
+                comm = (_text(root, os.path.join(pdir, pid, "comm"), 64, "proc") or "?").strip()
                 out.append((int(pid), comm, t))
                 break
     return sorted(out)
@@ -241,13 +264,13 @@ def node_holders(root: Root, nodes_: list[str]) -> list[tuple[int, str, str]]:
 def read_modalias(root: Root, bdf: str) -> str | None:
     """The function's ``modalias`` attribute (``pci:v...d...sv...sd...bc..sc..i..``)."""
     d = devdir(root, bdf)
-    s = (_read(os.path.join(d, "modalias"), 256) or "").strip() if d else ""
+    s = (_text(root, os.path.join(d, "modalias"), 256) or "").strip() if d else ""
     return s or None
 
 
 def driver_dir_name(root: Root, module: str) -> str | None:
     """The driver directory a module registers: its name, else ``_`` -> ``-``."""
     for cand in (module, module.replace("_", "-")):
-        if os.path.isdir(root.join(f"sys/bus/pci/drivers/{cand}")):
+        if root.isdir(root.join(f"{PCI_DRIVERS}/{cand}")):
             return cand
     return None
