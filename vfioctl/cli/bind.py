@@ -1,15 +1,15 @@
-"""bind and unbind: thin commands over vfioctl.ops.bind, rendered by vfioctl.present.bind."""
+"""bind and unbind: parse, call vfioctl.ops.bind, hand the report to the output
+(rendered by vfioctl.present.bind, registered in vfioctl.present.RENDERERS)."""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import List, Optional
 
 import typer
 from typing import Annotated
 
-from vfioctl.cli.app import DevicesArg, DryRunOpt, JsonOpt, YesOpt, _state, app
-
-from enum import Enum
+from vfioctl.cli.base import DevicesArg, DryRunOpt, JsonOpt, YesOpt, _state, app
 
 GUARD_CODES = ("boot-vga", "nic-in-use", "storage-in-use", "pf-vfs", "no-iommu-group", "held",
                "driver-missing")
@@ -23,38 +23,11 @@ PersistOpt = Annotated[bool, typer.Option(
                       "/etc/driverctl.d, which driverctl re-applies at boot.")]
 
 
-def _confirm(json_mode: bool, yes: bool, out, shown: list):
-    def ask(plan) -> None:
-        import sys
-        from vfioctl.errors import Refused
-        from vfioctl.ops.hotreset import interactive
-        from vfioctl.present import bind as pb
-        if not json_mode:
-            # the full affected set before anything is written
-            d = pb.document(plan.command, plan=plan)
-            pb.render_plan(d["plan"], out.canvas(), plan.command)
-            shown.append(True)
-        if yes:
-            return
-        if json_mode or not interactive():
-            raise Refused("refusing to act without confirmation"
-                          + (" (--json)" if json_mode else " (not interactive)"),
-                          "pass --yes to confirm, or --dry-run to see what would happen")
-        n = len(plan.to_move)
-        sys.stderr.write(f"{plan.command} {n} function(s): "
-                         + ", ".join(m.address for m in plan.to_move) + "? [y/N] ")
-        sys.stderr.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            raise Refused("not confirmed; nothing was done", "answer 'y' to proceed")
-    return ask
-
-
 def _run(ctx, command: str, devices, json_, plan_fn, exec_fn, **kw) -> None:
+    from vfioctl.cli.interact import confirmer, report_acted
     from vfioctl.errors import UsageError
-    from vfioctl.kernel import get_backend
     from vfioctl.ops import bind as ob
-    from vfioctl.ops.resolve import resolve_device
-    from vfioctl.present import bind as pb
+    from vfioctl.ops.targets import resolve_targets
     from vfioctl.sysfs.root import Root
     st = _state(ctx)
     out = st.out(json_)
@@ -62,30 +35,21 @@ def _run(ctx, command: str, devices, json_, plan_fn, exec_fn, **kw) -> None:
     if not devices:
         raise UsageError(f"{command} needs at least one DEVICE",
                          "'vfioctl list' shows the functions")
-    fns = [resolve_device(host, d) for d in devices]
+    fns = resolve_targets(host, devices)
     root = Root(st.root_path())
     plan = plan_fn(root, host, fns)
-    kernel = get_backend(st.backend, st.root_path())
-    shown: list = []
     try:
-        res = exec_fn(kernel, root, host, plan,
-                      confirm=_confirm(out.json_mode, kw["yes"], out, shown),
+        rep = exec_fn(st.kernel(), root, host, plan, confirm=confirmer(out, yes=kw["yes"]),
                       dry_run=kw["dry_run"], persist=kw["persist"], timeout=kw["timeout"])
     except ob.GuardRefused as e:
-        d = pb.document(command, plan=e.plan, refusal=e.to_json(), error=e)
-        out.emit(d, lambda c: pb.render(d, c))
+        # refused before anything was written: the plan with every guard and its fix
+        out.report(ob.BindResult(e.plan, kw["dry_run"], result="refused", error=e))
         raise
     except ob.BindFailed as e:
-        d = pb.document(command, result=e.result, error=e)
-        out.emit(d, lambda c: pb.render(d, c, plan=not shown))
+        e.result.error = e
+        report_acted(out, e.result, f"{command} failed: {e.message}")
         raise
-    except Exception:
-        if not out.json_mode and not shown:
-            d = pb.document(command, plan=plan)
-            out.emit(d, lambda c: pb.render_plan(d["plan"], c, command))
-        raise
-    d = pb.document(command, result=res)
-    out.emit(d, lambda c: pb.render(d, c, plan=not shown))
+    report_acted(out, rep, f"{command}: {rep.result}, moved {', '.join(rep.moved) or 'nothing'}")
 
 
 @app.command("bind")

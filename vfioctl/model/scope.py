@@ -485,12 +485,17 @@ def _verdict_group(host: Host, plan: ResetPlan) -> Verdict:
                                        f"'vfioctl bind --noiommu {t.address}'"))
         v.reasons.extend(_scope_blockers(host, plan, GROUP))
         return v
-    if g.node.rsplit("/", 1)[1] not in host.dev_vfio and t.vfio_bound:
+    if g.node.rsplit("/", 1)[1] not in host.dev_vfio:
+        # the open of the node is the first call: the kernel's first refusal
         v.available = False
-        v.reasons.append(Reason("no-group-node", "open group", "ENOENT",
-                                f"{g.node} does not exist", (str(t.address),),
-                                remedy="check devtmpfs/udev ('udevadm settle'); the kernel "
-                                       "creates the node when a member binds to vfio-pci"))
+        v.reasons.insert(0, Reason("no-group-node", "open group", "ENOENT",
+                                   f"{g.node} does not exist" + (
+                                       "" if t.vfio_bound else
+                                       " (no function of the group is bound to vfio-pci)"),
+                                   (str(t.address),),
+                                   remedy=("check devtmpfs/udev ('udevadm settle'); the kernel "
+                                           "creates the node when a member binds to vfio-pci")
+                                   if t.vfio_bound else f"'vfioctl bind {t.address}'"))
     # groups to open: the target's, then every other group of the dev_set
     # members in scope (what INFO will list once the reset is possible)
     groups: list[IommuGroup] = [g]
@@ -551,18 +556,18 @@ def _verdict_iommufd(host: Host, plan: ResetPlan) -> Verdict:
         v.reasons.append(Reason("noiommu-no-cdev", "open cdev", "ENOENT",
                                 f"{t.address} is a noiommu device: the kernel creates no cdev "
                                 "for noiommu devices; use the legacy group mode",
-                                (str(t.address),), remedy="use --group"))
+                                (str(t.address),), remedy="use --legacy"))
     elif host.cdev_node(t) is None:
         v.available = False
         v.reasons.append(Reason("no-cdev", "open cdev", "ENOENT",
                                 f"{t.address} has no usable vfio cdev (vfio-dev/{t.vfio_dev} has "
                                 "no dev attribute: kernel built without VFIO_DEVICE_CDEV)",
-                                (str(t.address),), remedy="use --group"))
+                                (str(t.address),), remedy="use --legacy"))
     elif host.cdev_node(t).rsplit("/", 1)[1] not in host.dev_vfio_devices:
         v.available = False
         v.reasons.append(Reason("no-cdev-node", "open cdev", "ENOENT",
                                 f"{host.cdev_node(t)} does not exist", (str(t.address),),
-                                remedy="check devtmpfs/udev ('udevadm settle'), or use --group"))
+                                remedy="check devtmpfs/udev ('udevadm settle'), or use --legacy"))
     if not v.available:
         v.reasons.extend(r for r in _scope_blockers(host, plan, IOMMUFD)
                          if r.code == "no-hot-reset")
@@ -610,6 +615,6 @@ def _verdict_iommufd(host: Host, plan: ResetPlan) -> Verdict:
         if f is not t and host.cdev_node(f) is None:
             v.reasons.append(Reason("no-cdev", step, "ENOENT",
                                     f"{f.address} has no usable vfio cdev", (str(f.address),),
-                                    remedy="use --group"))
+                                    remedy="use --legacy"))
     v.reasons.extend(_scope_blockers(host, plan, IOMMUFD))
     return v

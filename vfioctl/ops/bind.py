@@ -19,8 +19,11 @@ restored, the new driver unbound and the old driver bound again
 (``bind``, falling back to ``drivers_probe``); the result lists each step
 of the rollback.
 
-Nothing here prints or prompts: operations return report dataclasses and
-raise typed errors; confirmation is a callable the CLI passes in.
+Nothing here prints or prompts: operations return report dataclasses
+(:class:`BindPlan`, :class:`BindResult`; their JSON and table views are
+:mod:`vfioctl.present.bind`'s) and raise typed errors; confirmation is a
+``confirm(ConfirmRequest) -> bool`` callable the CLI passes in
+(:mod:`vfioctl.ops.reports`).
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ import copy
 import errno as E
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 from vfioctl.errors import EXIT_KERNEL, EXIT_REFUSED, KernelRefused, Refused, UsageError, \
-    VerifyFailed
+    VerifyFailed, VfioctlError
 from vfioctl.kernel.base import KernelError
 from vfioctl.model import nodes
 from vfioctl.model import scope as sc
@@ -82,9 +85,6 @@ class Guard:
     remedy: str
     forced: bool = False
 
-    def to_json(self) -> dict:
-        return {"code": self.code, "address": self.address, "message": self.message,
-                "remedy": self.remedy, "forced": self.forced}
 
 
 @dataclass
@@ -101,12 +101,6 @@ class Move:
     iommu_group: int | None = None
     class_name: str = "?"
 
-    def to_json(self) -> dict:
-        return {"address": self.address, "role": self.role, "action": self.action,
-                "driver_now": self.driver_now, "driver_after": self.driver_after,
-                "driver_override_now": self.override_now, "why": self.why,
-                "iommu_group": self.iommu_group, "class": self.class_name,
-                "holders": list(self.holders), "guards": [g.to_json() for g in self.guards]}
 
 
 @dataclass
@@ -118,14 +112,9 @@ class Consequence:
     hot_reset_kind: str | None
     possible_now: list[str]
     possible_after: list[str]
-    reasons_after: list[dict]
+    #: (mode, scope.Reason) for every reason a hot reset stays impossible after
+    reasons_after: list[tuple[str, object]]
 
-    def to_json(self) -> dict:
-        return {"target": self.target, "iommu_group": self.iommu_group,
-                "group_viable_now": self.viable_now, "group_viable_after": self.viable_after,
-                "hot_reset": {"kind": self.hot_reset_kind, "possible_now": self.possible_now,
-                              "possible_after": self.possible_after,
-                              "reasons_after": self.reasons_after}}
 
 
 @dataclass
@@ -151,14 +140,6 @@ class BindPlan:
     def to_move(self) -> list[Move]:
         return [m for m in self.moves if m.action in ("bind", "unbind")]
 
-    def to_json(self) -> dict:
-        return {"targets": self.targets, "driver": self.driver,
-                "driver_choice": self.driver_choice, "scope": self.scope,
-                "functions": [m.to_json() for m in self.moves],
-                "guards": [g.to_json() for g in self.guards],
-                "refused": bool(self.blocking),
-                "consequences": [c.to_json() for c in self.consequences],
-                "notes": list(self.notes)}
 
 
 @dataclass
@@ -169,11 +150,6 @@ class Step:
     result: str | None = None     # "ok", an errno name, "dry-run"
     detail: str = ""
 
-    def to_json(self) -> dict:
-        d = {"op": self.op, "target": self.target, "value": self.value, "result": self.result}
-        if self.detail:
-            d["detail"] = self.detail
-        return d
 
 
 @dataclass
@@ -190,14 +166,9 @@ class BindResult:
     state_file: str | None = None
     failure: dict | None = None
     warnings: list[str] = field(default_factory=list)
+    #: the error the command ends with (a guard's refusal, a failed step), when any
+    error: "VfioctlError | None" = None
 
-    def to_json(self) -> dict:
-        return {"plan": self.plan.to_json(), "dry_run": self.dry_run, "backend": self.backend,
-                "result": self.result, "steps": [s.to_json() for s in self.steps],
-                "rollback": [s.to_json() for s in self.rollback], "moved": self.moved,
-                "nodes": self.nodes, "persisted": self.persisted,
-                "state_file": self.state_file, "failure": self.failure,
-                "warnings": self.warnings}
 
 
 # ---------------------------------------------------------------------------
@@ -370,7 +341,7 @@ def consequences(host: Host, after: Host, fns: list[PciFunction]) -> list[Conseq
         reasons = []
         if not p_after.possible:
             for mode, v in p_after.verdicts.items():
-                reasons += [dict(r.to_json(), mode=mode) for r in v.reasons]
+                reasons += [(mode, r) for r in v.reasons]
         out.append(Consequence(
             target=str(f.address), iommu_group=f.iommu_group,
             viable_now=None if g is None else not host.viability_blockers(g),
@@ -568,8 +539,20 @@ def _persist(root: Root, res: BindResult, moves: list[Move]) -> None:
                                 "the binding will not survive a reboot")
 
 
+def _confirm(confirm, kernel, host: Host, plan: "BindPlan") -> None:
+    """Ask the caller's confirmer (ops never prompt); False: not confirmed."""
+    from vfioctl.ops.reports import ConfirmRequest
+    moving = [m.address for m in plan.to_move]
+    sim = bool(getattr(kernel, "simulated", getattr(kernel, "name", "") == "sim"))
+    req = ConfirmRequest(
+        command=plan.command, affected=moving, simulated=sim, host=host, report=plan,
+        question=f"{plan.command} {len(moving)} function(s): {', '.join(moving)}?")
+    if not confirm(req):
+        raise Refused("not confirmed; nothing was done", "answer 'y' to proceed, or pass --yes")
+
+
 def execute_bind(kernel, root: Root, host: Host, plan: BindPlan, *, dry_run: bool = False,
-                 confirm: Callable[[BindPlan], None] | None = None, persist: bool = False,
+                 confirm: Optional[Callable] = None, persist: bool = False,
                  timeout: float = 10.0) -> BindResult:
     """Run ``plan``: guards, confirmation, the moves, rollback on failure."""
     from vfioctl.sysfs.bindstate import BindState
@@ -587,7 +570,7 @@ def execute_bind(kernel, root: Root, host: Host, plan: BindPlan, *, dry_run: boo
             _persist(root, res, [m for m in plan.moves if m.action == "none"])
         return res
     if not dry_run and confirm is not None:
-        confirm(plan)
+        _confirm(confirm, kernel, host, plan)
     r = _Runner(kernel, root, res, dry_run, timeout)
     done: list[Move] = []
     current: Move | None = None
@@ -711,7 +694,7 @@ def plan_unbind(root: Root, host: Host, fns: list[PciFunction], *, force: bool =
 
 
 def execute_unbind(kernel, root: Root, host: Host, plan: BindPlan, *, dry_run: bool = False,
-                   confirm: Callable[[BindPlan], None] | None = None, persist: bool = False,
+                   confirm: Optional[Callable] = None, persist: bool = False,
                    timeout: float = 10.0) -> BindResult:
     from vfioctl.sysfs.bindstate import BindState, driverctl_remove
     res = BindResult(plan, dry_run, backend=getattr(kernel, "name", None))
@@ -722,7 +705,7 @@ def execute_unbind(kernel, root: Root, host: Host, plan: BindPlan, *, dry_run: b
     if not todo:
         res.result = "nothing-to-do"
     elif not dry_run and confirm is not None:
-        confirm(plan)
+        _confirm(confirm, kernel, host, plan)
     r = _Runner(kernel, root, res, dry_run, timeout)
     st = BindState.load(root)
     for m in todo:

@@ -1,9 +1,13 @@
-"""bind / unbind reports: the JSON document and its table/plain rendering.
+"""bind / unbind: the JSON document and the table/plain views of
+:class:`vfioctl.ops.bind.BindResult` (and of :class:`~vfioctl.ops.bind.BindPlan`,
+the view the confirmation shows).
 
-``document`` turns an :class:`vfioctl.ops.bind.BindResult` (or a plan, for a
-refusal) into the ``vfioctl/1`` document; ``render`` draws that document on
-a canvas (rich table on a TTY, aligned plain text otherwise), so the human
-view and ``--json`` never disagree.
+Registered in :data:`vfioctl.present.RENDERERS`: ``bind_doc`` builds the
+``vfioctl/1`` document, ``render_bind`` draws that very document on a canvas
+(rich table on a TTY, aligned plain text otherwise), so the human view and
+``--json`` never disagree.  The plan is drawn once: on stderr with the
+confirmation when the command acted, in the report otherwise (dry run,
+refusal, nothing to do).
 """
 
 from __future__ import annotations
@@ -12,22 +16,74 @@ from vfioctl.present.jsondoc import doc
 from vfioctl.present.output import Canvas
 
 
-def document(command: str, result=None, plan=None, refusal=None, error=None) -> dict:
-    """The ``bind``/``unbind`` document (see vfioctl-json(5)); ``error`` (a
-    :class:`~vfioctl.errors.VfioctlError`) when the command fails, so the one
-    document on stdout carries the exit status like every failing command's."""
-    if result is not None:
-        body = result.to_json()
-    else:
-        body = {"plan": plan.to_json() if plan is not None else None, "dry_run": False,
-                "backend": None, "result": "refused", "steps": [], "rollback": [],
-                "moved": [], "nodes": [], "persisted": [], "state_file": None,
-                "failure": None, "warnings": []}
-    if refusal is not None:
-        body["refusal"] = refusal
-    if error is not None:
-        body["error"] = error.to_json()
-    return doc(command, **body)
+def guard_doc(g) -> dict:
+    return {"code": g.code, "address": g.address, "message": g.message,
+            "remedy": g.remedy, "forced": g.forced}
+
+
+def move_doc(m) -> dict:
+    return {"address": m.address, "role": m.role, "action": m.action,
+            "driver_now": m.driver_now, "driver_after": m.driver_after,
+            "driver_override_now": m.override_now, "why": m.why,
+            "iommu_group": m.iommu_group, "class": m.class_name,
+            "holders": list(m.holders), "guards": [guard_doc(g) for g in m.guards]}
+
+
+def consequence_doc(c) -> dict:
+    return {"target": c.target, "iommu_group": c.iommu_group,
+            "group_viable_now": c.viable_now, "group_viable_after": c.viable_after,
+            "hot_reset": {"kind": c.hot_reset_kind, "possible_now": list(c.possible_now),
+                          "possible_after": list(c.possible_after),
+                          "reasons_after": [dict(r.to_json(), mode=m)
+                                            for m, r in c.reasons_after]}}
+
+
+def plan_body(p) -> dict:
+    """The BIND_PLAN object (vfioctl-json(5))."""
+    return {"targets": p.targets, "driver": p.driver,
+            "driver_choice": p.driver_choice, "scope": p.scope,
+            "functions": [move_doc(m) for m in p.moves],
+            "guards": [guard_doc(g) for g in p.guards],
+            "refused": bool(p.blocking),
+            "consequences": [consequence_doc(c) for c in p.consequences],
+            "notes": list(p.notes)}
+
+
+def step_doc(s) -> dict:
+    d = {"op": s.op, "target": s.target, "value": s.value, "result": s.result}
+    if s.detail:
+        d["detail"] = s.detail
+    return d
+
+
+def bind_doc(r) -> dict:
+    """The ``bind``/``unbind`` document (see vfioctl-json(5)); ``error`` when the
+    command fails (a guard, a failed step), so the one document on stdout
+    carries the exit status like every failing command's."""
+    body = {"plan": plan_body(r.plan), "dry_run": r.dry_run, "backend": r.backend,
+            "result": r.result, "steps": [step_doc(s) for s in r.steps],
+            "rollback": [step_doc(s) for s in r.rollback], "moved": list(r.moved),
+            "nodes": [dict(n) for n in r.nodes], "persisted": list(r.persisted),
+            "state_file": r.state_file, "failure": r.failure, "warnings": list(r.warnings)}
+    if r.error is not None:
+        if r.result == "refused":
+            body["refusal"] = r.error.to_json()
+        body["error"] = r.error.to_json()
+    return doc(r.plan.command, **body)
+
+
+def plan_doc(p) -> dict:
+    """A :class:`~vfioctl.ops.bind.BindPlan` alone (what the confirmation shows)."""
+    return doc(p.command, plan=plan_body(p))
+
+
+def render_plan_doc(d: dict, c: Canvas) -> None:
+    render_plan(d["plan"], c, d["command"])
+
+
+def render_bind(d: dict, c: Canvas) -> None:
+    """The report; the plan only when it was not shown with the confirmation."""
+    render(d, c, plan=d["result"] in ("dry-run", "refused", "nothing-to-do"))
 
 
 def _s(v) -> str:
@@ -105,15 +161,16 @@ def render(d: dict, c: Canvas, plan: bool = True) -> None:
     for w in d["warnings"]:
         c.line(f"warning: {w}", "warn")
     r = d["result"]
+    sim = " (simulated)" if d.get("backend") == "sim" else ""
     if r == "done":
-        c.line(f"{cmd}: done, {len(d['moved'])} function(s) moved"
+        c.line(f"{cmd}: done{sim}, {len(d['moved'])} function(s) moved"
                + (f"; original drivers recorded in {d['state_file']}" if cmd == "bind"
                   and d["state_file"] else ""), "ok")
     elif r == "nothing-to-do":
         c.line(f"{cmd}: nothing to do", "ok")
     elif r == "rolled-back":
-        c.line(f"{cmd}: FAILED, rolled back: every function is on its original driver", "bad")
+        c.line(f"{cmd}: FAILED{sim}, rolled back: every function is on its original driver", "bad")
     elif r == "rollback-incomplete":
-        c.line(f"{cmd}: FAILED and the rollback did not complete: check the steps above", "bad")
+        c.line(f"{cmd}: FAILED{sim} and the rollback did not complete: check the steps above", "bad")
     elif r == "incomplete":
-        c.line(f"{cmd}: stopped: {len(d['moved'])} function(s) done before the failure", "bad")
+        c.line(f"{cmd}: stopped{sim}: {len(d['moved'])} function(s) done before the failure", "bad")
