@@ -8,6 +8,7 @@ the report to the output sink -- see ``vfioctl/present/__init__.py``):
 * :mod:`.admin`       completion, snapshot, watch
 * :mod:`.tree`        tree
 * :mod:`.doctor`      doctor
+* :mod:`.bind`        bind, unbind
 
 :mod:`.base` holds the app object, the global options and the shared
 parameter aliases; the family modules import it, never each other or this
@@ -22,5 +23,6 @@ from vfioctl.cli import acting as _acting  # noqa: F401
 from vfioctl.cli import admin as _admin  # noqa: F401
 from vfioctl.cli import tree as _tree  # noqa: F401
 from vfioctl.cli import doctor as _doctor  # noqa: F401
+from vfioctl.cli import bind as _bind  # noqa: F401
 
 __all__ = ["app"]
