@@ -148,7 +148,7 @@ def show_cmd(ctx: typer.Context, device: DeviceArg, json_: JsonOpt = False) -> N
     from vfioctl.present import human
     st = _state(ctx)
     out = st.out(json_)
-    host = st.host()
+    host = st.host(targeted=True)
     fn = resolve_device(host, device)
     d = inspect.show_doc(host, fn)
     out.emit(d, lambda c: human.render_show(d, c))
@@ -177,7 +177,7 @@ def reset_info_cmd(
     from vfioctl.present import human
     st = _state(ctx)
     out = st.out(json_)
-    host = st.host()
+    host = st.host(targeted=not kernel)
     fn = resolve_device(host, device)
     d, plan = inspect.reset_info_doc(host, fn)
     if kernel:

@@ -110,7 +110,7 @@ def check_cmd(
     from vfioctl.ops import hotreset
     st = _state(ctx)
     out = st.out(json_)
-    host = st.host()
+    host = st.host(targeted=True)
     if not devices:
         raise _no_devices(host, "check")
     doc = hotreset.check(host, _resolve_all(host, devices), mode_flags=(iommufd, group_mode))

@@ -274,7 +274,9 @@ def dev_set_of(host: Host, fn: PciFunction) -> tuple[str | None, list[PciFunctio
     if not fn.vfio_bound:
         return None, []
     key = dev_set_key(host, fn)
-    members = [f for f in host.functions.values()
+    # a dev_set never spans buses: a slot or bus key names fn's own bus, a
+    # device key fn alone
+    members = [f for f in host.functions_on_bus(fn.address.domain, fn.address.bus)
                if f.vfio_bound and dev_set_key(host, f) == key]
     return key, sorted(members, key=lambda f: f.address)
 
@@ -363,10 +365,10 @@ def plan_reset(host: Host, target: PciFunction) -> ResetPlan:
             if v.available:
                 v.reasons.extend(unknown)
 
-    siblings = [f for f in host.children(target.parent) if f.address != target.address
-                and f.address.bus == target.address.bus]
     if (target.reset_method is not None and "bus" not in target.reset_method and kind
-            and siblings and not target.is_vf):
+            and not target.is_vf and any(
+                f.address != target.address and f.address.bus == target.address.bus
+                for f in host.children(target.parent))):
         notes.append("reset_method does not list 'bus' here although a hot reset covers the "
                      "bus: the kernel probes reset methods at enumeration, before sibling "
                      "functions exist, so it is not a reliable signal (real-kernel-vm.md §4)")

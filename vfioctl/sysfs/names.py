@@ -121,3 +121,31 @@ def fill_names(host: Host, root: Root) -> None:
         fn.vendor_name = fn.vendor_name or table.get((fn.vendor, None))
         if fn.device is not None:
             fn.device_name = fn.device_name or table.get((fn.vendor, fn.device))
+
+
+class NameCache:
+    """Names for functions read one at a time (a host read on demand): the
+    udev database per function, else pci.ids looked up per vendor, once."""
+
+    def __init__(self, root: Root):
+        self.root = root
+        self.have_udev = os.path.isdir(root.join(UDEV_DATA))
+        self.path: str | None | bool = False   # False: not looked for yet
+        self.table: dict[tuple[int, int | None], str] = {}
+        self.vendors: set[int] = set()
+
+    def fill(self, fn) -> None:
+        v, d = _udev_names(self.root, str(fn.address)) if self.have_udev else (None, None)
+        fn.vendor_name, fn.device_name = v, d
+        if (v is not None and d is not None) or fn.vendor is None:
+            return
+        if self.path is False:
+            self.path = find_pci_ids(self.root)
+        if self.path is None:
+            return
+        if fn.vendor not in self.vendors:
+            self.vendors.add(fn.vendor)
+            self.table.update(parse_pci_ids(self.path, {fn.vendor}))
+        fn.vendor_name = fn.vendor_name or self.table.get((fn.vendor, None))
+        if fn.device is not None:
+            fn.device_name = fn.device_name or self.table.get((fn.vendor, fn.device))

@@ -302,21 +302,25 @@ class Reader:
             except ValueError:
                 host.warnings.append(f"{gdir}/{n}: not a group number; skipped")
                 continue
-            base = os.path.join(gdir, n)
-            members, others = [], []
-            try:
-                for m in root.listdir(os.path.join(base, "devices")):
-                    a = PciAddress.try_parse(m) if _BDF.match(m) else None
-                    if a is None:
-                        others.append(m)
-                    else:
-                        members.append(a)
-            except OSError:
-                host.warnings.append(f"{base}/devices: unreadable; group {num} has no members")
-            host.groups[num] = IommuGroup(
-                number=num, members=tuple(sorted(members)), other_members=tuple(sorted(others)),
-                type=None if self._brief else root.text(os.path.join(base, "type")),
-                name=root.text(os.path.join(base, "name")))
+            host.groups[num] = self._group(host, gdir, n, num)
+
+    def _group(self, host: Host, gdir: str, n: str, num: int) -> IommuGroup:
+        """One ``iommu_groups/<n>`` directory (its members by name)."""
+        base = os.path.join(gdir, n)
+        members, others = [], []
+        try:
+            for m in self.root.listdir(os.path.join(base, "devices")):
+                a = PciAddress.try_parse(m) if _BDF.match(m) else None
+                if a is None:
+                    others.append(m)
+                else:
+                    members.append(a)
+        except OSError:
+            host.warnings.append(f"{base}/devices: unreadable; group {num} has no members")
+        return IommuGroup(
+            number=num, members=tuple(sorted(members)), other_members=tuple(sorted(others)),
+            type=None if self._brief else self.root.text(os.path.join(base, "type")),
+            name=self.root.text(os.path.join(base, "name")))
 
     # -- slots --
     def _slots(self, host: Host) -> None:
@@ -328,24 +332,38 @@ class Reader:
             return
         out = []
         for n in names:
-            base = os.path.join(sdir, n)
-            addr = root.text(os.path.join(base, "address"))
-            if not addr:
-                host.warnings.append(f"{base}: no address; slot skipped")
-                continue
-            try:
-                ents = set(root.listdir(base))
-            except OSError:
-                ents = set()
-            module = None
-            if "module" in ents:
-                try:
-                    module = os.path.basename(root.readlink(os.path.join(base, "module")))
-                except OSError:
-                    pass
-            out.append(Slot(name=n, address=addr,
-                            hotplug=any(a in ents for a in _HOTPLUG_ATTRS), module=module))
+            s = self._slot(host, sdir, n)
+            if s is not None:
+                out.append(s)
         host.slots = tuple(out)
+
+    def slot_address(self, host: Host, sdir: str, n: str) -> str | None:
+        base = os.path.join(sdir, n)
+        addr = self.root.text(os.path.join(base, "address"))
+        if not addr:
+            host.warnings.append(f"{base}: no address; slot skipped")
+            return None
+        return addr
+
+    def _slot(self, host: Host, sdir: str, n: str, addr: str | None = None) -> Slot | None:
+        """One ``slots/<n>`` directory (``addr``: its address, when already read)."""
+        base = os.path.join(sdir, n)
+        if addr is None:
+            addr = self.slot_address(host, sdir, n)
+            if addr is None:
+                return None
+        try:
+            ents = set(self.root.listdir(base))
+        except OSError:
+            ents = set()
+        module = None
+        if "module" in ents:
+            try:
+                module = os.path.basename(self.root.readlink(os.path.join(base, "module")))
+            except OSError:
+                pass
+        return Slot(name=n, address=addr, hotplug=any(a in ents for a in _HOTPLUG_ATTRS),
+                    module=module)
 
     # -- nodes --
     def _nodes(self, host: Host) -> None:
