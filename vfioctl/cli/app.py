@@ -110,13 +110,16 @@ def list_cmd(
 ) -> None:
     """List PCI functions with their driver, IOMMU group, VFIO nodes and holders."""
     from vfioctl.ops import inspect
-    from vfioctl.present import human
     st = _state(ctx)
     out = st.out(json_)
     host = st.host(brief=True)
     fns = inspect.list_functions(host, vfio=vfio, group=group, classes=klass, driver=driver)
     d = inspect.list_doc(host, fns)
-    out.emit(d, lambda c: human.render_list(d, c))
+
+    def human(c):
+        from vfioctl.present import human
+        human.render_list(d, c)
+    out.emit(d, human)
 
 
 @app.command("groups")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vfioctl.errors import UsageError
-from vfioctl.model import scope as sc
 from vfioctl.model.host import CLASS_FILTERS, Host, PciFunction
 from vfioctl.present import jsondoc as jd
+
+if TYPE_CHECKING:  # the planner is imported where a plan is made, not by list
+    from vfioctl.model import scope as sc
 
 
 def list_functions(host: Host, *, vfio: bool = False, group: int | None = None,
@@ -32,7 +36,7 @@ def list_functions(host: Host, *, vfio: bool = False, group: int | None = None,
 
 def list_doc(host: Host, fns: list[PciFunction]) -> dict:
     return jd.doc("list", host=jd.host_summary(host),
-                  functions=[jd.function(host, f, brief=True) for f in fns],
+                  functions=jd.Stream(lambda: (jd.function(host, f, brief=True) for f in fns)),
                   warnings=list(host.warnings))
 
 
@@ -43,6 +47,7 @@ def groups_doc(host: Host, numbers: list[int] | None = None) -> dict:
 
 
 def show_doc(host: Host, fn: PciFunction) -> dict:
+    from vfioctl.model import scope as sc
     g = host.group_of(fn)
     p = sc.plan_reset(host, fn)
     return jd.doc("show", function=jd.function(host, fn),
@@ -51,6 +56,7 @@ def show_doc(host: Host, fn: PciFunction) -> dict:
 
 
 def reset_info_doc(host: Host, fn: PciFunction) -> tuple[dict, sc.ResetPlan]:
+    from vfioctl.model import scope as sc
     p = sc.plan_reset(host, fn)
     return jd.doc("reset-info", target=str(fn.address), reset=jd.plan(host, p),
                   predicted_info=jd.predicted_info(host, p),

@@ -1,0 +1,37 @@
+"""list --json writes its functions item by item (jsondoc.Stream): the bytes
+are exactly json.dumps of the whole document."""
+
+import io
+import json
+
+import pytest
+
+from vfioctl.present.jsondoc import Stream, materialize
+from vfioctl.present.output import Output, _write_compact
+
+
+@pytest.mark.parametrize("n", [0, 1, 255, 256, 257, 512, 1000])
+def test_stream_bytes_are_json_dumps(n):
+    def items():
+        return ({"address": f"0000:00:{i % 32:02x}.0", "name": "caf\u00e9 \u2603", "n": None,
+                 "l": [i, True]} for i in range(n))
+    d = {"schema": "vfioctl/1", "functions": Stream(items), "warnings": ["w"]}
+    buf = io.StringIO()
+    _write_compact(d, buf.write)
+    want = json.dumps(materialize(d), separators=(",", ":"))
+    assert buf.getvalue() == want
+    assert json.loads(buf.getvalue())["functions"] == list(items())
+
+
+def test_emit_streams_and_tty_materializes():
+    d = {"functions": Stream(lambda: iter([{"a": 1}, {"a": 2}]))}
+    pipe = io.StringIO()
+    Output(json_mode=True, stdout=pipe).emit(d, lambda c: None)
+    assert pipe.getvalue() == '{"functions":[{"a":1},{"a":2}]}\n'
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    tty = Tty()
+    Output(json_mode=True, stdout=tty).emit(d, lambda c: None)
+    assert json.loads(tty.getvalue()) == {"functions": [{"a": 1}, {"a": 2}]}
