@@ -49,8 +49,9 @@ def load() -> str:
     return "load %.2f" % os.getloadavg()[0]
 
 
-def run_once(argv: list[str], env: dict | None = None) -> tuple[float, int]:
-    """(wall seconds, peak RSS in KiB) of one run; stdout discarded."""
+def run_once(argv: list[str], env: dict | None = None) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS in KiB, CPU seconds user+sys) of one run;
+    stdout discarded."""
     t = time.perf_counter()
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, ru = os.wait4(p.pid, 0)
@@ -60,21 +61,23 @@ def run_once(argv: list[str], env: dict | None = None) -> tuple[float, int]:
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode not in (0, 1):   # reset-info/check answer 1 for "not possible"
         raise SystemExit(f"{shlex.join(argv)} failed ({p.returncode}): {err[-500:]}")
-    return wall, ru.ru_maxrss
+    return wall, ru.ru_maxrss, ru.ru_utime + ru.ru_stime
 
 
 def alternate(cmds: dict[str, list[str]], runs: int, env: dict | None = None
-              ) -> dict[str, tuple[list[float], int]]:
-    """Run each command ``runs`` times, alternating; (times, max RSS) per name."""
+              ) -> dict[str, tuple[list[float], int, list[float]]]:
+    """Run each command ``runs`` times, alternating: (wall times, max RSS,
+    CPU times) per name."""
     for argv in cmds.values():        # warm the page cache and the bytecode
         run_once(argv, env)
-    out: dict[str, tuple[list[float], int]] = {k: ([], 0) for k in cmds}
+    out: dict[str, tuple[list[float], int, list[float]]] = {k: ([], 0, []) for k in cmds}
     for _ in range(runs):
         for k, argv in cmds.items():
-            w, rss = run_once(argv, env)
-            ts, m = out[k]
+            w, rss, cpu = run_once(argv, env)
+            ts, m, cs = out[k]
             ts.append(w)
-            out[k] = (ts, max(m, rss))
+            cs.append(cpu)
+            out[k] = (ts, max(m, rss), cs)
     return out
 
 
@@ -109,14 +112,15 @@ def bench_list(vfioctl: str, tree: str, n: int, runs: int, results: list) -> Non
     r = alternate(cmds, runs)
     print(f"list on {n} functions ({runs} alternated runs each, {load()})")
     for k, argv in cmds.items():
-        ts, rss = r[k]
-        print(f"  {k:<8} median {ms(statistics.median(ts))}  peak RSS {rss / 1024:6.1f} MiB"
-              f"   $ {shlex.join(argv)}")
+        ts, rss, cs = r[k]
+        print(f"  {k:<8} median {ms(statistics.median(ts))} (CPU {ms(statistics.median(cs))})"
+              f"  peak RSS {rss / 1024:6.1f} MiB   $ {shlex.join(argv)}")
     if lspci:
         ratio = statistics.median(r["vfioctl"][0]) / statistics.median(r["lspci"][0])
         paired = statistics.median(a / b for a, b in zip(r["vfioctl"][0], r["lspci"][0]))
-        print(f"  ratio vfioctl/lspci {ratio:.2f}x (median of paired ratios {paired:.2f}x)"
-              f"  target <= 0.80x: {verdict(ratio <= 0.80)}")
+        cpu = statistics.median(r["vfioctl"][2]) / statistics.median(r["lspci"][2])
+        print(f"  ratio vfioctl/lspci {ratio:.2f}x (median of paired ratios {paired:.2f}x;"
+              f" CPU time {cpu:.2f}x)  target <= 0.80x: {verdict(ratio <= 0.80)}")
         results.append((f"list --json / lspci, {n} functions", f"{ratio:.2f}x", ratio <= 0.80))
     else:
         print("  lspci is not installed (apt-get install pciutils): no ratio")
@@ -136,10 +140,12 @@ def bench_device(vfioctl: str, big: str, small: str, runs: int, results: list) -
         r = alternate(cmds, runs)
         m_big, m_small = (statistics.median(r[t][0]) for t in ("4096", "30"))
         ratio = m_big / m_small
+        c_big, c_small = (statistics.median(r[t][2]) for t in ("4096", "30"))
         ok_abs, ok_ratio = m_big <= 0.100, ratio <= 1.30
         print(f"  {cmd:<10} 4096: median {ms(m_big)} (target <= 100 ms: {verdict(ok_abs)});"
               f"  30: median {ms(m_small)};  ratio {ratio:.2f}x (target <= 1.30x: "
-              f"{verdict(ok_ratio)})   $ {shlex.join(cmds['4096'])}")
+              f"{verdict(ok_ratio)}; CPU {ms(c_big)} vs {ms(c_small)}, {c_big / c_small:.2f}x)"
+              f"   $ {shlex.join(cmds['4096'])}")
         results.append((f"{cmd} median, 4096 functions", f"{m_big * 1000:.1f} ms", ok_abs))
         results.append((f"{cmd} 4096 / 30 functions", f"{ratio:.2f}x", ok_ratio))
     print()

@@ -180,7 +180,7 @@ def reset_info_cmd(
     from vfioctl.present import human
     st = _state(ctx)
     out = st.out(json_)
-    host = st.host(targeted=not kernel)
+    host = st.host(targeted=not kernel, names=kernel)   # reset-info shows no names
     fn = resolve_device(host, device)
     d, plan = inspect.reset_info_doc(host, fn)
     if kernel:

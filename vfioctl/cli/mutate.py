@@ -110,7 +110,7 @@ def check_cmd(
     from vfioctl.ops import hotreset
     st = _state(ctx)
     out = st.out(json_)
-    host = st.host(targeted=True)
+    host = st.host(targeted=True, names=False)   # check shows no names
     if not devices:
         raise _no_devices(host, "check")
     doc = hotreset.check(host, _resolve_all(host, devices), mode_flags=(iommufd, group_mode))

@@ -189,15 +189,15 @@ def _write_compact(document: dict, write) -> None:
         if not isinstance(v, Stream):
             write(enc(v))
             continue
-        chunk: list[str] = []
+        chunk: list = []
         first = True
         for item in v:
-            chunk.append(enc(item))
-            if len(chunk) == 256:
-                write(("[" if first else ",") + ",".join(chunk))
+            chunk.append(item)
+            if len(chunk) == 256:   # one encoder call per chunk: "[a,b]" -> "a,b"
+                write(("[" if first else ",") + enc(chunk)[1:-1])
                 chunk, first = [], False
         if chunk or first:
-            write(("[" if first else ",") + ",".join(chunk))
+            write(("[" if first else ",") + enc(chunk)[1:-1])
         write("]")
     write("}" if sep == "," else "{}")
 

@@ -64,7 +64,6 @@ def parse_pci_ids(path: str, vendors: set[int], warn=None) -> dict[tuple[int, in
     of parsing the whole 1.3 MB file line by line; its device lines
     (``\tdddd  Name``) follow until the next unindented line.
     """
-    out: dict[tuple[int, int | None], str] = {}
     from vfioctl.sysfs.root import read_file
     try:
         data = read_file(path, "pci.ids")   # regular, bounded, non-blocking
@@ -74,6 +73,12 @@ def parse_pci_ids(path: str, vendors: set[int], warn=None) -> dict[tuple[int, in
         return {}
     if data is None:
         return {}
+    return lookup_pci_ids(data, vendors)
+
+
+def lookup_pci_ids(data: bytes, vendors: set[int]) -> dict[tuple[int, int | None], str]:
+    """:func:`parse_pci_ids` over the file's bytes, already read."""
+    out: dict[tuple[int, int | None], str] = {}
     end_vendors = data.find(b"\nC ")          # the device-class section follows
     if end_vendors < 0:
         end_vendors = len(data)
@@ -127,10 +132,11 @@ class NameCache:
     """Names for functions read one at a time (a host read on demand): the
     udev database per function, else pci.ids looked up per vendor, once."""
 
-    def __init__(self, root: Root):
+    def __init__(self, root: Root, warn=None):
         self.root = root
-        self.have_udev = os.path.isdir(root.join(UDEV_DATA))
-        self.path: str | None | bool = False   # False: not looked for yet
+        self.warn = warn
+        self.have_udev = root.isdir(root.join(UDEV_DATA))
+        self.data: bytes | None | bool = False   # pci.ids; False: not read yet
         self.table: dict[tuple[int, int | None], str] = {}
         self.vendors: set[int] = set()
 
@@ -139,13 +145,21 @@ class NameCache:
         fn.vendor_name, fn.device_name = v, d
         if (v is not None and d is not None) or fn.vendor is None:
             return
-        if self.path is False:
-            self.path = find_pci_ids(self.root)
-        if self.path is None:
+        if self.data is False:
+            path = find_pci_ids(self.root)
+            self.data = None
+            if path is not None:
+                from vfioctl.sysfs.root import read_file
+                try:
+                    self.data = read_file(path, "pci.ids")   # regular, bounded, non-blocking
+                except OSError as e:
+                    if self.warn is not None:
+                        self.warn(f"{path}: {e.strerror}; pci.ids names not used")
+        if self.data is None:
             return
         if fn.vendor not in self.vendors:
             self.vendors.add(fn.vendor)
-            self.table.update(parse_pci_ids(self.path, {fn.vendor}))
+            self.table.update(lookup_pci_ids(self.data, {fn.vendor}))
         fn.vendor_name = fn.vendor_name or self.table.get((fn.vendor, None))
         if fn.device is not None:
             fn.device_name = fn.device_name or self.table.get((fn.vendor, fn.device))

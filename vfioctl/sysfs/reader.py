@@ -393,7 +393,7 @@ class Reader:
         text.  Processes whose fd directory is unreadable are counted.
 
         The scan costs what a bare ``scandir`` + ``readlink`` loop over the
-        same tree costs (benchmarks/bench_list.py measures both): each fd
+        same tree costs (benchmarks/bench_speed.py measures both): each fd
         directory is opened once (``O_DIRECTORY``: never a FIFO) and its links
         are read relative to it (``readlinkat``), one component each.
         """

@@ -133,7 +133,8 @@ class TargetedHost(Host):
         self._namer = None
         if names:
             from vfioctl.sysfs.names import NameCache
-            self._namer = NameCache(root)
+            self._namer = NameCache(
+                root, warn=lambda m: self._noted(lambda: self.warnings.append(m)))
         self._slot_idx: dict[tuple[int, int, int], Slot] | None = None
         self._class_vfio: dict[str, str] | None = None
         self.functions = _Functions(self)   # type: ignore[assignment]
