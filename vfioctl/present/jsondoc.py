@@ -92,7 +92,7 @@ def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
         "slot": slot.name if slot else None,
         "physfn": str(fn.physfn) if fn.physfn else None,
         "virtfns": [str(v) for v in fn.virtfns],
-        "hot_reset": reset_kind_brief(host, fn),
+        "hot_reset": topology.reset_kind_fast(host, fn, slot),
         "vfio": {
             "bound": bound,
             "group_node": g.node if (g and bound) else None,
