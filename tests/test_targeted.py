@@ -103,3 +103,15 @@ def test_missing_device_and_group(build):
     assert any("iommu_group 77 has no directory" in w for w in t.warnings)
     assert any("class is not a hex number" in w for w in t.warnings)
     assert all(not w.startswith(os.path.realpath(root)) for w in t.warnings)
+
+
+def test_broken_entries_on_a_bus(build):
+    """An unreadable entry is seen by both reads alike, bus by bus."""
+    root = build("broken")
+    from vfioctl.model.address import PciAddress
+    full = read_host(root)
+    full.broken = (PciAddress.parse("0000:00:09.0"),)   # what the full read records (issue 8)
+    t = open_host(root)
+    assert [str(a) for a in t.broken_on({(0, 0)})] == ["0000:00:09.0"]
+    assert t.broken_on({(0, 1)}) == [] == full.broken_on({(0, 1)})
+    assert full.broken_on({(0, 0)}) == t.broken_on({(0, 0)})

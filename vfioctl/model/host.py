@@ -291,6 +291,10 @@ class Host:
         return [f for f in self.functions.values()
                 if (f.address.bus, f.address.slot, f.address.function) == (bus, slot, function)]
 
+    def broken_on(self, buses: set[tuple[int, int]]) -> list[PciAddress]:
+        """Device entries on these (domain, bus) buses that could not be read."""
+        return sorted(b for b in getattr(self, "broken", ()) if (b.domain, b.bus) in buses)
+
     def by_vfio_dev(self, name: str) -> list[PciFunction]:
         """Functions whose vfio cdev is ``name`` (``vfioX``)."""
         return [f for f in self.functions.values() if f.vfio_dev == name]

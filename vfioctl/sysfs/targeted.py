@@ -305,6 +305,18 @@ class TargetedHost(Host):
                     out.append(f)
         return out
 
+    def broken_on(self, buses: set[tuple[int, int]]) -> list[PciAddress]:
+        """Entries of ``bus/pci/devices`` on these buses that could not be read
+        (each tried once)."""
+        out = set()
+        for n in self._names or ():
+            d, b, _ = n.split(":")
+            if (int(d, 16), int(b, 16)) in buses:
+                a = PciAddress.parse(n)
+                if self._name_of(a) == n and self.functions.get(a) is None:
+                    out.add(a)
+        return sorted(out)
+
     def functions_at(self, bus: int, slot: int, function: int) -> list[PciFunction]:
         tail = f":{bus:02x}:{slot:02x}.{function:x}"
         out = []
