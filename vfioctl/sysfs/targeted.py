@@ -137,6 +137,7 @@ class TargetedHost(Host):
                 root, warn=lambda m: self._noted(lambda: self.warnings.append(m)))
         self._slot_idx: dict[tuple[int, int, int], Slot] | None = None
         self._class_vfio: dict[str, str] | None = None
+        self._root_seen = 0
         self.functions = _Functions(self)   # type: ignore[assignment]
         self.groups = _Groups(self)         # type: ignore[assignment]
         self._noted(lambda: self._listing())
@@ -150,6 +151,10 @@ class TargetedHost(Host):
         try:
             return fn()
         finally:
+            rw = getattr(self._root, "warnings", None)   # a root's own (confinement) warnings
+            if rw and len(rw) > self._root_seen:
+                self.warnings.extend(rw[self._root_seen:])
+                self._root_seen = len(rw)
             if len(self.warnings) > n:
                 new = self.warnings[n:]
                 if not self._root.live:
