@@ -376,11 +376,14 @@ class TargetedHost(Host):
             except OSError:
                 names = []
             found: dict[tuple[int, int, int], tuple[str, str]] = {}
-            for n in names:
-                a = self._noted(lambda: self._reader.slot_address(self, sdir, n))
-                p = PciAddress.try_parse(a + ".0") if a else None
-                if p is not None:
-                    found[(p.domain, p.bus, p.slot)] = (n, a)
+
+            def scan():
+                for n in names:
+                    a = self._reader.slot_address(self, sdir, n)
+                    p = PciAddress.try_parse(a + ".0") if a else None
+                    if p is not None:
+                        found[(p.domain, p.bus, p.slot)] = (n, a)
+            self._noted(scan)
             self._slot_found, self._slot_dir = found, sdir
         key = (addr.domain, addr.bus, addr.slot)
         if key not in self._slot_idx:
