@@ -35,3 +35,23 @@ def test_emit_streams_and_tty_materializes():
     tty = Tty()
     Output(json_mode=True, stdout=tty).emit(d, lambda c: None)
     assert json.loads(tty.getvalue()) == {"functions": [{"a": 1}, {"a": 2}]}
+
+
+def test_only_the_named_commands_are_built(cli):
+    """entry builds the click group with the commands named in argv (lazy
+    construction of the one typer app); help and typos see every command, and
+    the app itself is left whole."""
+    from vfioctl.cli.app import app
+    from vfioctl.cli.entry import _click_command
+    every = {c.name for c in app.registered_commands}
+    assert set(_click_command(app, ["--demo", "list", "--json"]).commands) == {"list"}
+    # a root directory named like a command: both are built, click picks the command
+    assert set(_click_command(app, ["--root", "show", "list"]).commands) == {"show", "list"}
+    assert set(_click_command(app, ["--help"]).commands) == every
+    assert set(_click_command(app, ["list", "--help"]).commands) == every
+    assert set(_click_command(app, ["lst"]).commands) == every
+    assert {c.name for c in app.registered_commands} == every
+    r = cli(["--demo", "lst"])
+    assert r.code == 2 and "Did you mean 'list'?" in r.err
+    r = cli(["--help"])
+    assert r.code == 0 and all(n in r.out for n in every)
