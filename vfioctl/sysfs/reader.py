@@ -148,8 +148,8 @@ class Reader:
             else:
                 host.warnings.append(f"{link}: unreadable ({e.strerror}); skipped")
                 return None
-        def j(*parts: str) -> str:  # os.path.join is a measurable cost at 4096 devices
-            return "/".join(parts)
+        def j(a: str, b: str) -> str:  # os.path.join is a measurable cost at 4096 devices
+            return f"{a}/{b}"
         cfg = root.read(real + "/config", 4096 if full_config else 64, "config")
         if cfg is None and not root.isdir(real):
             host.warnings.append(f"{link}: dangling link to {target}; skipped")
@@ -165,7 +165,7 @@ class Reader:
         else:
             fn.root_bus = parent_name
         try:
-            fn.physfn = PciAddress.parse(root.readlink(j(real, "physfn")).rpartition("/")[2])
+            fn.physfn = PciAddress.parse(root.readlink(real + "/physfn").rpartition("/")[2])
         except OSError:
             pass
         except ValueError:
@@ -203,7 +203,7 @@ class Reader:
                 fn.driver = root.readlink(j(real, "driver")).rpartition("/")[2]
             except OSError:
                 pass
-        s = root.text(j(real, "driver_override"))
+        s = root.text(real + "/driver_override")
         fn.driver_override = None if s in (None, "", "(null)") else s
         if addr not in self._gmember:
             try:
