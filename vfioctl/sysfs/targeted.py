@@ -170,7 +170,7 @@ class TargetedHost(Host):
         import os
         d = self._devdir
         try:
-            entries = sorted(self._root.listdir(d))
+            entries = self._root.listdir(d)   # unsorted: what reads everything sorts
         except FileNotFoundError:
             self.warnings.append(f"{d} is missing: this host has no PCI bus in sysfs")
             entries = []
@@ -180,11 +180,10 @@ class TargetedHost(Host):
         except OSError as e:
             raise HostError(f"cannot list {d}: {e.strerror}",
                             "check that sysfs is mounted and readable") from None
-        names = []
-        for n in entries:
-            if _BDF.match(n):
-                names.append(n)
-            else:
+        match = _BDF.match
+        names = [n for n in entries if match(n)]
+        if len(names) < len(entries):
+            for n in sorted(set(entries).difference(names)):
                 self.warnings.append(f"{d}/{n}: not a PCI address; skipped")
         self._names = names
         self._name_set = frozenset(names)
@@ -192,7 +191,7 @@ class TargetedHost(Host):
     def addresses(self) -> list[PciAddress]:
         """Every address ``bus/pci/devices`` names (nothing read per entry)."""
         out, seen = [], set()
-        for n in self._names or ():
+        for n in sorted(self._names or ()):
             a = PciAddress.parse(n)
             if a not in seen:
                 seen.add(a)
@@ -204,7 +203,7 @@ class TargetedHost(Host):
         n = str(addr)
         if n in self._name_set:
             return n
-        for m in self._names or ():   # a non-canonical spelling (8-digit domain)
+        for m in sorted(self._names or ()):   # a non-canonical spelling (8-digit domain)
             if PciAddress.parse(m) == addr:
                 return m
         return None
@@ -269,7 +268,7 @@ class TargetedHost(Host):
 
     def _load_all(self) -> dict[PciAddress, PciFunction]:
         out: dict[PciAddress, PciFunction] = {}
-        for n in self._names or ():
+        for n in sorted(self._names or ()):   # the full read's order
             a = PciAddress.parse(n)
             if a in out:
                 continue
@@ -308,7 +307,7 @@ class TargetedHost(Host):
                 f = self.functions.get(PciAddress.parse(n))
                 if f is not None and f not in out:
                     out.append(f)
-        return out
+        return sorted(out, key=lambda f: f.address)
 
     def broken_on(self, buses: set[tuple[int, int]]) -> list[PciAddress]:
         """Entries of ``bus/pci/devices`` on these buses that could not be read
