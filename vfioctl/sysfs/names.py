@@ -107,26 +107,9 @@ def lookup_pci_ids(data: bytes, vendors: set[int]) -> dict[tuple[int, int | None
 
 def fill_names(host: Host, root: Root) -> None:
     """Set ``vendor_name``/``device_name`` on every function where known."""
-    missing = []
-    have_udev = root.isdir(root.join(UDEV_DATA))
+    names = NameCache(root, warn=host.warnings.append)
     for fn in host.functions.values():
-        v, d = _udev_names(root, str(fn.address)) if have_udev else (None, None)
-        fn.vendor_name, fn.device_name = v, d
-        if v is None or d is None:
-            missing.append(fn)
-    if not missing:
-        return
-    path = find_pci_ids(root)
-    if path is None:
-        return
-    table = parse_pci_ids(path, {f.vendor for f in missing if f.vendor is not None},
-                          warn=host.warnings.append)
-    for fn in missing:
-        if fn.vendor is None:
-            continue
-        fn.vendor_name = fn.vendor_name or table.get((fn.vendor, None))
-        if fn.device is not None:
-            fn.device_name = fn.device_name or table.get((fn.vendor, fn.device))
+        names.fill(fn)
 
 
 _BLOCK_END = re.compile(rb"\n[^\t#]")
