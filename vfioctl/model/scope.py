@@ -409,8 +409,7 @@ def _unknowns(host: Host, plan: ResetPlan) -> list[Reason]:
             "so vfioctl cannot tell whether a bridge extends the reset scope; run as root, or "
             "check that sysfs is readable", _names(blind)))
     buses = {(a.address.domain, a.address.bus) for a in plan.affected}
-    broken = sorted(b for b in getattr(host, "broken", ()) if
-                    (b.domain, b.bus) in buses)
+    broken = host.broken_on(buses)
     if broken:
         out.append(Reason(
             CANNOT_TELL + "-broken", "preflight", None,
