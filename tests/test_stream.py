@@ -50,8 +50,29 @@ def test_only_the_named_commands_are_built(cli):
     assert set(_click_command(app, ["--help"]).commands) == every
     assert set(_click_command(app, ["list", "--help"]).commands) == every
     assert set(_click_command(app, ["lst"]).commands) == every
+    # a typo beside a real command name (an argument): click dispatches on the
+    # typo, so every command is built for its "Did you mean"
+    assert set(_click_command(app, ["lst", "show"]).commands) == every
+    assert set(_click_command(app, ["--root=show", "list"]).commands) == {"list"}
+    assert set(_click_command(app, ["--format", "plain", "-q", "check", "x"]).commands) == {"check"}
+    # completion writes its scripts from the group it runs in: every command
+    assert set(_click_command(app, ["completion", "fish", "--install"]).commands) == every
     assert {c.name for c in app.registered_commands} == every
     r = cli(["--demo", "lst"])
     assert r.code == 2 and "Did you mean 'list'?" in r.err
+    r = cli(["--demo", "lst", "show"])
+    assert r.code == 2 and "Did you mean 'list'?" in r.err
     r = cli(["--help"])
     assert r.code == 0 and all(n in r.out for n in every)
+
+
+def test_every_family_registers_through_the_one_table():
+    """cli/app.py's FAMILIES is the one place a command module is named: every
+    registered command comes from one of them (bind, doctor, tree, export: one
+    line there)."""
+    import importlib
+    from vfioctl.cli.app import FAMILIES, app
+    mods = {c.callback.__module__ for c in app.registered_commands}
+    assert mods == {f"vfioctl.cli.{m}" for m in FAMILIES}
+    for m in FAMILIES:
+        importlib.import_module(f"vfioctl.cli.{m}")

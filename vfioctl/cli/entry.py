@@ -103,19 +103,48 @@ def _output_failed(e: OSError) -> int:
 def _click_command(app, args: list[str]):
     """The click command for this invocation, built from the one typer app
     with only the commands named in ``args`` (typer builds every parameter
-    of every command otherwise: a third of the start-up of ``list``).  Click
-    finds the invoked command by its token, so it is always among them; help
-    and anything without a command name get every command."""
+    of every command otherwise: a third of the start-up of ``list``).
+
+    Works from ``app.registered_commands`` whatever module registered them
+    (see ``FAMILIES`` in :mod:`vfioctl.cli.app`).  Help, anything without a
+    command name, and a token click would not find among the ones built (a
+    typo, even beside a real command name: ``lst show``) get every command,
+    so click's usage text and "Did you mean" suggestions see them all; so do
+    the commands in ``NEEDS_EVERY_COMMAND`` (``completion`` generates its
+    scripts from the click group it runs in)."""
     import typer
+    from vfioctl.cli.app import NEEDS_EVERY_COMMAND
     keep = app.registered_commands
     names = {c.name for c in keep} & set(args)
-    if not names or "--help" in args or "-h" in args:
-        return typer.main.get_command(app)
-    try:
-        app.registered_commands = [c for c in keep if c.name in names]
-        return typer.main.get_command(app)
-    finally:
-        app.registered_commands = keep
+    if names and "--help" not in args and "-h" not in args:
+        try:
+            app.registered_commands = [c for c in keep if c.name in names]
+            cmd = typer.main.get_command(app)
+        finally:
+            app.registered_commands = keep
+        name = _invoked_name(cmd, args)
+        if name in cmd.commands and name not in NEEDS_EVERY_COMMAND:
+            return cmd
+    return typer.main.get_command(app)
+
+
+def _invoked_name(group, args: list[str]) -> str | None:
+    """The token click dispatches on: the first argument that is neither one
+    of the group's own options nor an option's value."""
+    takes_value = set()
+    for p in group.params:
+        if getattr(p, "param_type_name", "") == "option" and not p.is_flag and not p.count:
+            takes_value.update(p.opts)
+    it = iter(args)
+    for a in it:
+        if a == "--":
+            return next(it, None)
+        if a.startswith("-") and a != "-":
+            if a in takes_value:   # "--root DIR"; "--root=DIR" is one token
+                next(it, None)
+            continue
+        return a
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

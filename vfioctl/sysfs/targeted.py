@@ -23,7 +23,8 @@ checks and warnings) as the full read:
 
 The planner (:mod:`vfioctl.model.scope`) consumes it unchanged.  Anything that
 iterates every function (``host.functions.values()``) still works: it reads
-the rest of the host then.  Warnings cover what was read, nothing else.
+the functions as it reaches them (so ``any(...)`` stops at its first hit), the
+rest of the host only if it goes on to the end.  Warnings cover what was read, nothing else.
 """
 
 from __future__ import annotations
@@ -67,7 +68,21 @@ class _Functions(Mapping):
         return self._all
 
     def __iter__(self):
-        return iter(self._everything())
+        # addresses in the full read's order, each read as it is reached: a
+        # question answered by the first few (``any(f.reset_method ...)``)
+        # stops reading there
+        if self._all is not None:
+            return iter(self._all)
+        return self._lazy()
+
+    def _lazy(self):
+        seen = set()
+        for n in sorted(self._host._names or ()):
+            a = PciAddress.parse(n)
+            if a not in seen:
+                seen.add(a)
+                if self.get(a) is not None:
+                    yield a
 
     def __len__(self) -> int:
         return len(self._everything())
@@ -308,6 +323,13 @@ class TargetedHost(Host):
                 if f is not None and f not in out:
                     out.append(f)
         return sorted(out, key=lambda f: f.address)
+
+    def any_function(self, pred) -> bool:
+        """The functions read so far first (one device's neighbourhood usually
+        answers), then the rest in address order, each read as reached."""
+        if any(pred(f) for f in self.functions.loaded()):
+            return True
+        return any(pred(f) for f in self.functions.values())
 
     def broken_on(self, buses: set[tuple[int, int]]) -> list[PciAddress]:
         """Entries of ``bus/pci/devices`` on these buses that could not be read
