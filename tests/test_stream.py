@@ -57,6 +57,7 @@ def test_only_the_named_commands_are_built(cli):
     assert set(_click_command(app, ["--format", "plain", "-q", "check", "x"]).commands) == {"check"}
     # completion writes its scripts from the group it runs in: every command
     assert set(_click_command(app, ["completion", "fish", "--install"]).commands) == every
+    assert set(_click_command(app, ["--show-completion", "list"]).commands) == every
     assert {c.name for c in app.registered_commands} == every
     r = cli(["--demo", "lst"])
     assert r.code == 2 and "Did you mean 'list'?" in r.err

@@ -6,6 +6,8 @@ the report to the output sink -- see ``vfioctl/present/__init__.py``):
 * :mod:`.inspection`  list, groups, show, reset-info
 * :mod:`.acting`      hot-reset, reset, check
 * :mod:`.admin`       completion, snapshot, watch
+* :mod:`.tree`        tree
+* :mod:`.doctor`      doctor
 
 (listed in :data:`FAMILIES` below: a new family module is one line there).
 
@@ -21,17 +23,18 @@ import importlib
 from vfioctl.cli.base import app
 
 #: The command-family modules under ``vfioctl.cli``; importing one registers
-#: its commands on :data:`app`.  A new family (bind, doctor, tree, export...)
+#: its commands on :data:`app`.  A new family (bind, export...)
 #: is one line here, nothing else: :func:`vfioctl.cli.entry._click_command`
 #: builds only the commands an invocation names from whatever is registered
 #: (every command for help and for a mistyped name), and the generators in
-#: :mod:`vfioctl.buildtools` read the same app.  (Importing all of them costs
-#: ~2 ms; building their typer parameters is what is deferred.)
-FAMILIES = ("inspection", "acting", "admin")
+#: :mod:`vfioctl.buildtools` read the same app.  (Importing the five costs
+#: a few ms; building their typer parameters is what is deferred.)
+FAMILIES = ("inspection", "acting", "admin", "tree", "doctor")
 
-#: Commands that read the whole command tree from their click context (the
-#: completion scripts list every command and option): built with all of them.
-NEEDS_EVERY_COMMAND = frozenset({"completion"})
+#: Arguments (commands or global options) whose code reads the whole command
+#: tree from its click context -- the completion scripts list every command
+#: and option: an invocation naming one is built with every command.
+NEEDS_EVERY_COMMAND = frozenset({"completion", "--install-completion", "--show-completion"})
 
 for _family in FAMILIES:
     importlib.import_module(f"vfioctl.cli.{_family}")

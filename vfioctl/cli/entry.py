@@ -110,20 +110,20 @@ def _click_command(app, args: list[str]):
     command name, and a token click would not find among the ones built (a
     typo, even beside a real command name: ``lst show``) get every command,
     so click's usage text and "Did you mean" suggestions see them all; so do
-    the commands in ``NEEDS_EVERY_COMMAND`` (``completion`` generates its
-    scripts from the click group it runs in)."""
+    invocations naming one of ``NEEDS_EVERY_COMMAND`` (``completion`` and
+    ``--show-completion`` write their scripts from the group they run in)."""
     import typer
     from vfioctl.cli.app import NEEDS_EVERY_COMMAND
     keep = app.registered_commands
     names = {c.name for c in keep} & set(args)
-    if names and "--help" not in args and "-h" not in args:
+    if names and "--help" not in args and "-h" not in args \
+            and NEEDS_EVERY_COMMAND.isdisjoint(args):
         try:
             app.registered_commands = [c for c in keep if c.name in names]
             cmd = typer.main.get_command(app)
         finally:
             app.registered_commands = keep
-        name = _invoked_name(cmd, args)
-        if name in cmd.commands and name not in NEEDS_EVERY_COMMAND:
+        if _invoked_name(cmd, args) in cmd.commands:
             return cmd
     return typer.main.get_command(app)
 

@@ -11,6 +11,7 @@ The pattern every command follows (new command families too)::
                                         a pipe: the same renderer draws both)
     RENDERERS below              one line: report class name -> those two
     vfioctl/cli/<family>.py      parse, call one operation, ``out.report(r)``
+                                 (the module named once in FAMILIES, cli/app.py)
 
 The human renderer draws the very dict that ``--json`` prints, so the table
 and the JSON cannot disagree.  Streams: the document or table on stdout;
@@ -30,6 +31,8 @@ RENDERERS: dict[str, tuple[str, str, str]] = {
     "HotResetReport": ("acting", "jsondoc.hot_reset_doc", "render_hot_reset"),
     "FunctionResetReport": ("acting", "jsondoc.function_reset_doc", "render_function_reset"),
     "SnapshotReport": ("human", "jsondoc.snapshot_doc", "render_snapshot"),
+    "DoctorReport": ("doctor", "doctor_doc", "render_doctor"),
+    "TreeReport": ("tree", "tree_doc", "render_tree"),
 }
 
 
