@@ -52,6 +52,9 @@ def _same_answers(root):
                     resolve_device(open_host(root), text)
             else:
                 assert resolve_device(open_host(root), text).address == want
+    # "any at all?" without reading everything, and the same answer
+    assert bool(open_host(root).groups) == bool(full.groups)
+    assert bool(open_host(root).functions) == bool(full.functions)
     # everything, when asked for everything
     t = open_host(root)
     assert sorted(t.functions) == sorted(full.functions)
@@ -80,9 +83,17 @@ def test_reads_only_the_answer(build, monkeypatch):
         seen.append(name)
         return orig(self, host, devdir, name, *a, **k)
     monkeypatch.setattr(reader.Reader, "_function", spy)
+    groups: list[str] = []
+    orig_group = reader.Reader._group
+
+    def spy_group(self, host, gdir, n, num):
+        groups.append(n)
+        return orig_group(self, host, gdir, n, num)
+    monkeypatch.setattr(reader.Reader, "_group", spy_group)
     t = open_host(root)
     fn = resolve_device(t, "0000:02:00.1")
-    jd.show_doc(inspect.show_report(t, fn))
+    jd.show_doc(inspect.show_report(t, fn))   # its host summary asks "any group?"
+    assert len(groups) < len(full.groups) and len(groups) == len(set(groups))
     plan = sc.plan_reset(t, fn)
     need = {str(fn.address), str(fn.parent)} | {str(a.address) for a in plan.affected} | {
         str(a) for a in full.groups[fn.iommu_group].members} | {

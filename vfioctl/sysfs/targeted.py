@@ -87,6 +87,10 @@ class _Functions(Mapping):
     def __len__(self) -> int:
         return len(self._everything())
 
+    def __bool__(self) -> bool:   # "any function?": the first one found
+        return any(f is not None for f in self._d.values()) or \
+            next(iter(self), None) is not None
+
     def loaded(self) -> list[PciFunction]:
         return [f for f in self._d.values() if f is not None]
 
@@ -128,6 +132,13 @@ class _Groups(Mapping):
 
     def __len__(self) -> int:
         return len(self._everything())
+
+    def __bool__(self) -> bool:
+        # "any group?" (vfio_hint asks it of every show): a group already read,
+        # else the first iommu_groups entry that reads as one -- not all of them
+        if self._all or any(g is not None for g in self._d.values()):
+            return bool(self._everything()) if self._all else True
+        return self._host._any_group()
 
 
 class TargetedHost(Host):
@@ -374,6 +385,16 @@ class TargetedHost(Host):
         if n < 0 or not self._root.isdir(os.path.join(gdir, str(n))):
             return None
         return self._noted(lambda: self._reader._group(self, gdir, str(n), n))
+
+    def _any_group(self) -> bool:
+        import os
+        gdir = self._root.join(IOMMU_GROUPS)
+        try:
+            names = self._root.listdir(gdir)
+        except OSError:
+            return False
+        return any(self.groups.get(int(n)) is not None for n in sorted(names, key=len)
+                   if n.isdigit())
 
     def _load_all_groups(self) -> None:
         import os
