@@ -493,7 +493,7 @@ def read_host(root: Root | str = "/", *, holders: bool = True, full_config: bool
               names: bool = False, brief: bool = False) -> Host:
     """Read everything vfioctl shows about the host under ``root``.
 
-    ``brief`` (for ``list``) skips what the list does not show: numa_node,
+    ``brief`` (for ``list``) skips what the list does not show (it shows NUMA nodes since issue 9):
     SR-IOV counts, reset_method; ``full_config=False`` reads only the
     64-byte config header (no capability walk).
 
