@@ -277,7 +277,9 @@ def dev_set_of(host: Host, fn: PciFunction) -> tuple[str | None, list[PciFunctio
     if not fn.vfio_bound:
         return None, []
     key = dev_set_key(host, fn)
-    members = [f for f in host.functions.values()
+    # a dev_set never spans buses: a slot or bus key names fn's own bus, a
+    # device key fn alone
+    members = [f for f in host.functions_on_bus(fn.address.domain, fn.address.bus)
                if f.vfio_bound and dev_set_key(host, f) == key]
     return key, sorted(members, key=lambda f: f.address)
 
@@ -375,10 +377,10 @@ def plan_reset(host: Host, target: PciFunction) -> ResetPlan:
             if v.available:
                 v.reasons.extend(unknown)
 
-    siblings = [f for f in host.children(target.parent) if f.address != target.address
-                and f.address.bus == target.address.bus]
     if (target.reset_method is not None and "bus" not in target.reset_method and kind
-            and siblings and not target.is_vf):
+            and not target.is_vf and any(
+                f.address != target.address and f.address.bus == target.address.bus
+                for f in host.children(target.parent))):
         notes.append("reset_method does not list 'bus' here although a hot reset covers the "
                      "bus: the kernel probes reset methods at enumeration, before sibling "
                      "functions exist, so it is not a reliable signal (real-kernel-vm.md §4)")
@@ -419,8 +421,7 @@ def _unknowns(host: Host, plan: ResetPlan) -> list[Reason]:
             "so vfioctl cannot tell whether a bridge extends the reset scope; run as root, or "
             "check that sysfs is readable", _names(blind)))
     buses = {(a.address.domain, a.address.bus) for a in plan.affected}
-    broken = sorted(b for b in getattr(host, "broken", ()) if
-                    (b.domain, b.bus) in buses)
+    broken = host.broken_on(buses)
     if broken:
         out.append(Reason(
             CANNOT_TELL + "-broken", "preflight", None,
