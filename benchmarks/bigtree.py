@@ -86,6 +86,51 @@ def build_big_tree(path: str, n: int = 4096) -> str:
     return b.write()
 
 
+def build_proc_tree(path: str, procs: int = 2000, fds: int = 100_000) -> str:
+    """Write (or reuse) a root whose ``proc`` holds ``procs`` processes with
+    ``fds`` fd links in all (files, sockets, pipes, ttys, and a few VFIO
+    nodes: every 97th process holds a group, every 89th a cdev), beside a
+    small ``sys``/``dev`` so that vfioctl scans it (``/dev/vfio`` exists)."""
+    marker = os.path.join(path, "VFIOCTL-FIXTURE")
+    meta = {"scenario": "proctree", "processes": procs, "fds": fds, "layout": 1}
+    try:
+        with open(marker) as f:
+            if json.load(f) == meta:
+                return os.path.abspath(path)
+    except (OSError, ValueError):
+        pass
+    if os.path.exists(path) and os.listdir(path):
+        raise FileExistsError(f"{path} exists and is not a proc tree of {procs}/{fds}")
+    b = TreeBuilder(path, meta=dict(meta, complete=False))   # marked complete at the end
+    b.fn("0000:00:00.0", None, vendor=0x8086, device=0x1237, cls=0x060000, group=0)
+    b.root_port("0000:00:01.0", 0x01, group=1, slot="1")
+    b.fn("0000:01:00.0", "0000:00:01.0", vendor=0x10DE, device=0x2230, cls=0x030000,
+         driver="vfio-pci", group=2)
+    b.write()
+    proc = os.path.join(path, "proc")
+    kinds = ("/usr/lib/x86_64-linux-gnu/libc.so.6", "socket:[{}]", "pipe:[{}]", "/dev/pts/{}",
+             "anon_inode:[eventfd]", "/var/log/syslog", "/dev/null")
+    n = 0
+    for i in range(procs):
+        pid = 1000 + i
+        fd_dir = os.path.join(proc, str(pid), "fd")
+        os.makedirs(fd_dir)
+        with open(os.path.join(proc, str(pid), "comm"), "w") as f:
+            f.write(f"worker-{i}\n")
+        mine = fds // procs + (1 if i < fds % procs else 0)
+        for k in range(mine):
+            t = kinds[(i + k) % len(kinds)].format(10000 + n)
+            if k == 5 and i % 97 == 0:
+                t = "/dev/vfio/2"
+            elif k == 6 and i % 89 == 0:
+                t = "/dev/vfio/devices/vfio0"
+            os.symlink(t, os.path.join(fd_dir, str(k)))
+            n += 1
+    with open(marker, "w") as f:
+        json.dump(meta, f)
+    return os.path.abspath(path)
+
+
 if __name__ == "__main__":  # pragma: no cover
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -111,7 +111,7 @@ def check_cmd(
     from vfioctl.ops.targets import resolve_targets
     st = _state(ctx)
     out = st.out(json_)
-    host = st.host()
+    host = st.host(targeted=True, names=False)   # read on demand; check shows no names
     if not devices:
         raise _no_devices(host, "check")
     rep = hotreset.check(host, resolve_targets(host, devices), mode_flags=(iommufd, legacy))

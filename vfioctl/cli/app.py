@@ -8,6 +8,9 @@ the report to the output sink -- see ``vfioctl/present/__init__.py``):
 * :mod:`.admin`       completion, snapshot, watch
 * :mod:`.tree`        tree
 * :mod:`.doctor`      doctor
+* :mod:`.bind`        bind, unbind
+
+(listed in :data:`FAMILIES` below: a new family module is one line there).
 
 :mod:`.base` holds the app object, the global options and the shared
 parameter aliases; the family modules import it, never each other or this
@@ -16,11 +19,25 @@ module.  The completion/man-page generators live in :mod:`vfioctl.buildtools`.
 
 from __future__ import annotations
 
-from vfioctl.cli.base import app
-from vfioctl.cli import inspection as _inspection  # noqa: F401  (registers its commands)
-from vfioctl.cli import acting as _acting  # noqa: F401
-from vfioctl.cli import admin as _admin  # noqa: F401
-from vfioctl.cli import tree as _tree  # noqa: F401
-from vfioctl.cli import doctor as _doctor  # noqa: F401
+import importlib
 
-__all__ = ["app"]
+from vfioctl.cli.base import app
+
+#: The command-family modules under ``vfioctl.cli``; importing one registers
+#: its commands on :data:`app`.  A new family (bind, export...)
+#: is one line here, nothing else: :func:`vfioctl.cli.entry._click_command`
+#: builds only the commands an invocation names from whatever is registered
+#: (every command for help and for a mistyped name), and the generators in
+#: :mod:`vfioctl.buildtools` read the same app.  (Importing the six costs
+#: a few ms; building their typer parameters is what is deferred.)
+FAMILIES = ("inspection", "acting", "admin", "tree", "doctor", "bind")
+
+#: Arguments (commands or global options) whose code reads the whole command
+#: tree from its click context -- the completion scripts list every command
+#: and option: an invocation naming one is built with every command.
+NEEDS_EVERY_COMMAND = frozenset({"completion", "--install-completion", "--show-completion"})
+
+for _family in FAMILIES:
+    importlib.import_module(f"vfioctl.cli.{_family}")
+
+__all__ = ["app", "FAMILIES", "NEEDS_EVERY_COMMAND"]

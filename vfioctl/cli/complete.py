@@ -15,7 +15,7 @@ import sys
 
 #: Every command of the app (kept in sync by tests/test_completions.py).
 COMMANDS = ("list", "groups", "show", "reset-info", "tree", "hot-reset", "reset", "check",
-            "snapshot", "watch", "completion", "doctor")
+            "snapshot", "watch", "completion", "doctor", "bind", "unbind")
 
 KINDS = ("devices", "vfio-devices", "groups")
 

@@ -71,7 +71,7 @@ def show_cmd(ctx: typer.Context, device: DeviceArg, json_: JsonOpt = False) -> N
     from vfioctl.ops.targets import resolve_one
     st = _state(ctx)
     out = st.out(json_)
-    host = st.host()
+    host = st.host(targeted=True)   # read on demand: this device's neighbourhood
     out.report(inspect.show_report(host, resolve_one(host, device)))
 
 
@@ -99,7 +99,9 @@ def reset_info_cmd(
     from vfioctl.ops.targets import resolve_one
     st = _state(ctx)
     out = st.out(json_)
-    host = st.host()
+    # read on demand, without names (reset-info shows none); with --kernel the
+    # host goes to the kernel backend too: read whole, as before issue 14
+    host = st.host(targeted=not kernel, names=kernel)
     rep = inspect.reset_info_report(host, resolve_one(host, device))
     if kernel:
         from vfioctl.ops import hotreset

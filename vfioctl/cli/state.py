@@ -33,8 +33,14 @@ class State:
                 self._root_resolved = os.path.abspath(self.root)
         return self._root_resolved
 
-    def host(self, *, names: bool = True, holders: bool = True, brief: bool = False):
-        """Read the host once per invocation (``brief``: what ``list`` shows)."""
+    def host(self, *, names: bool = True, holders: bool = True, brief: bool = False,
+             targeted: bool = False):
+        """Read the host once per invocation (``brief``: what ``list`` shows;
+        ``targeted``: read on demand, for answers about one device)."""
+        if self._host is None and targeted:
+            from vfioctl.sysfs.targeted import open_host
+            self._host = open_host(self.root_path(), names=names, holders=holders,
+                                   warn=self.output.warn if self.output is not None else None)
         if self._host is None:
             from vfioctl.sysfs.reader import read_host
             self._host = read_host(self.root_path(), names=names, holders=holders,

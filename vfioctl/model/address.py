@@ -7,8 +7,8 @@ also type the short ``BB:DD.F`` form (lspci's default), which means domain 0.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 _FULL = re.compile(r"^([0-9a-fA-F]{4,8}):([0-9a-fA-F]{2}):([0-1]?[0-9a-fA-F])\.([0-7])$")
 _SHORT = re.compile(r"^([0-9a-fA-F]{2}):([0-1]?[0-9a-fA-F])\.([0-7])$")
@@ -18,8 +18,11 @@ class AddressError(ValueError):
     """Text that is not a PCI function address."""
 
 
-@dataclass(frozen=True, order=True)
-class PciAddress:
+class PciAddress(NamedTuple):
+    """Immutable, ordered and hashed as the tuple (domain, bus, slot, function)
+    (a tuple: hashing and comparing run in C, and addresses are dictionary
+    keys everywhere)."""
+
     domain: int
     bus: int
     slot: int

@@ -297,6 +297,33 @@ class Host:
             self.__dict__["_child_idx"] = idx
         return idx.get(addr, [])
 
+    # Narrow lookups: a host read on demand (vfioctl.sysfs.targeted) answers
+    # them without reading every function; here they filter what was read.
+    def addresses(self) -> list[PciAddress]:
+        return list(self.functions)
+
+    def functions_on_bus(self, domain: int, bus: int) -> list[PciFunction]:
+        return [f for f in self.functions.values()
+                if f.address.bus == bus and f.address.domain == domain]
+
+    def functions_at(self, bus: int, slot: int, function: int) -> list[PciFunction]:
+        """Functions at ``BB:DD.F`` in any domain."""
+        return [f for f in self.functions.values()
+                if (f.address.bus, f.address.slot, f.address.function) == (bus, slot, function)]
+
+    def broken_on(self, buses: set[tuple[int, int]]) -> list[PciAddress]:
+        """Device entries on these (domain, bus) buses that could not be read."""
+        return sorted(b for b in getattr(self, "broken", ()) if (b.domain, b.bus) in buses)
+
+    def by_vfio_dev(self, name: str) -> list[PciFunction]:
+        """Functions whose vfio cdev is ``name`` (``vfioX``)."""
+        return [f for f in self.functions.values() if f.vfio_dev == name]
+
+    def any_function(self, pred) -> bool:
+        """Whether some function satisfies ``pred`` (a host read on demand
+        asks the functions it already read first, then reads on until a hit)."""
+        return any(pred(f) for f in self.functions.values())
+
     def invalidate(self) -> None:
         self.__dict__.pop("_child_idx", None)
         self.__dict__.pop("_slot_idx", None)

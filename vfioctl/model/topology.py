@@ -42,9 +42,14 @@ def slot_of(host: Host, fn: PciFunction) -> Slot | None:
 
 
 
-def reset_kind_fast(host: Host, fn: PciFunction) -> str | None:
-    """Just the kind ("slot", "bus" or None) of :func:`reset_kind`, for listings."""
-    slot = host.slot_for(fn.address)
+_ASK = object()
+
+
+def reset_kind_fast(host: Host, fn: PciFunction, slot=_ASK) -> str | None:
+    """Just the kind ("slot", "bus" or None) of :func:`reset_kind`, for listings
+    (``slot``: ``host.slot_for(fn.address)`` when the caller has it)."""
+    if slot is _ASK:
+        slot = host.slot_for(fn.address)
     if slot is not None and slot.reset_capable:
         return "slot"
     if fn.parent is None or bus_self(host, fn) is None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from vfioctl.errors import NotFoundError, UsageError
-from vfioctl.model import scope as sc
 from vfioctl.model.host import CLASS_FILTERS, Host, PciFunction
 from vfioctl.ops.reports import GroupsReport, ListReport, ResetInfoReport, ShowReport
+
+# the planner (vfioctl.model.scope) is imported where a plan is made, not by
+# list or groups: it is start-up time those commands do not need
 
 
 def list_functions(host: Host, *, vfio: bool = False, group: int | None = None,
@@ -60,6 +62,7 @@ def groups_report(host: Host, numbers: list[int] | None = None) -> GroupsReport:
 
 
 def show_report(host: Host, fn: PciFunction) -> ShowReport:
+    from vfioctl.model import scope as sc
     from vfioctl.sysfs.modalias import ModAlias
     aliases = ModAlias.load(host.root)
     ma = fn.modalias
@@ -87,7 +90,7 @@ def reset_method_absent(host: Host, fn: PciFunction) -> str | None:
     the kernel release under the root."""
     if fn.reset_method is not None:
         return None
-    if any(f.reset_method is not None for f in host.functions.values()):
+    if host.any_function(lambda f: f.reset_method is not None):
         return ("the kernel found no reset method for this device (other functions have "
                 "reset_method, so the kernel has the attribute)")
     from vfioctl.sysfs.modalias import kernel_release
@@ -103,6 +106,7 @@ def reset_method_absent(host: Host, fn: PciFunction) -> str | None:
 
 
 def reset_info_report(host: Host, fn: PciFunction) -> ResetInfoReport:
+    from vfioctl.model import scope as sc
     return ResetInfoReport(host=host, function=fn, plan=sc.plan_reset(host, fn))
 
 
@@ -112,8 +116,8 @@ DOCTOR = "'vfioctl doctor' checks the host step by step"
 def vfio_hint(host: Host) -> str | None:
     """One line saying why this host cannot use VFIO, and what to do; None
     when it can (IOMMU groups exist, or vfio is loaded with noiommu groups)."""
-    vfio_loaded = "vfio" in host.dev_vfio or host.noiommu_mode is not None or any(
-        f.vfio_bound for f in host.functions.values())
+    vfio_loaded = "vfio" in host.dev_vfio or host.noiommu_mode is not None or \
+        host.any_function(lambda f: f.vfio_bound)
     if not host.groups and not vfio_loaded:
         return ("no IOMMU groups and no VFIO here: turn the IOMMU on (firmware VT-d/AMD-Vi, "
                 "kernel intel_iommu=on or amd_iommu=on) and load vfio-pci; " + DOCTOR)

@@ -172,6 +172,8 @@ class ConfirmRequest:
     plans: list[tuple["sc.ResetPlan", str]] = field(default_factory=list)   # (plan, mode)
     notes: list[str] = field(default_factory=list)
     host: "Host | None" = None
+    #: another report to show with the question (bind/unbind: the BindPlan)
+    report: object = None
     #: functions the action also hits that the kernel does not list (VFs of a PF
     #: in a slot reset): a refusal to act without confirmation names them
     also_reset: list[str] = field(default_factory=list)

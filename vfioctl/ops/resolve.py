@@ -37,7 +37,7 @@ def resolve_device(host: Host, text: str) -> PciFunction:
     m = _VFIO.match(t)
     if m:
         name = m.group(1)
-        hits = [f for f in host.functions.values() if f.vfio_dev == name]
+        hits = host.by_vfio_dev(name)
         if not hits:
             raise NotFoundError(f"no device has the vfio cdev {name}",
                                 "'vfioctl list --vfio' shows the vfio devices and their cdevs",
@@ -72,9 +72,7 @@ def resolve_device(host: Host, text: str) -> PciFunction:
         f = host.functions.get(a)
         if f is not None:
             return f
-        others = sorted(str(x.address) for x in host.functions.values()
-                        if (x.address.bus, x.address.slot, x.address.function)
-                        == (a.bus, a.slot, a.function))
+        others = sorted(str(x.address) for x in host.functions_at(a.bus, a.slot, a.function))
         if others:
             raise NotFoundError(f"no PCI function {a} on this host (the short form {t} means "
                                 f"domain 0000); in other domains: {', '.join(others)}",

@@ -11,6 +11,7 @@ The pattern every command follows (new command families too)::
                                         a pipe: the same renderer draws both)
     RENDERERS below              one line: report class name -> those two
     vfioctl/cli/<family>.py      parse, call one operation, ``out.report(r)``
+                                 (the module named once in FAMILIES, cli/app.py)
 
 The human renderer draws the very dict that ``--json`` prints, so the table
 and the JSON cannot disagree.  Streams: the document or table on stdout;
@@ -32,6 +33,8 @@ RENDERERS: dict[str, tuple[str, str, str]] = {
     "SnapshotReport": ("human", "jsondoc.snapshot_doc", "render_snapshot"),
     "DoctorReport": ("doctor", "doctor_doc", "render_doctor"),
     "TreeReport": ("tree", "tree_doc", "render_tree"),
+    "BindResult": ("bind", "bind_doc", "render_bind"),
+    "BindPlan": ("bind", "plan_doc", "render_plan_doc"),
 }
 
 

@@ -18,6 +18,30 @@ if TYPE_CHECKING:  # the planner is only imported where a plan is rendered
     from vfioctl.model import scope as sc
 
 
+class Stream:
+    """A JSON array whose items are made as the document is written.
+
+    ``list`` of 40,960 functions would otherwise hold 40,960 dictionaries
+    (and then their whole text) at once; :meth:`Output.emit` writes a stream
+    item by item, byte for byte what ``json.dumps`` of the list would give.
+    Iterable any number of times (``items`` is called for each pass)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items):
+        self.items = items
+
+    def __iter__(self):
+        return iter(self.items())
+
+
+def materialize(document: dict) -> dict:
+    """The document with every :class:`Stream` turned into a list."""
+    if not any(isinstance(v, Stream) for v in document.values()):
+        return document
+    return {k: list(v) if isinstance(v, Stream) else v for k, v in document.items()}
+
+
 def doc(command: str, **body) -> dict:
     d = {"schema": JSON_SCHEMA, "command": command}
     d.update(body)
@@ -70,7 +94,7 @@ def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
         "slot": slot.name if slot else None,
         "physfn": str(fn.physfn) if fn.physfn else None,
         "virtfns": [str(v) for v in fn.virtfns],
-        "hot_reset": reset_kind_brief(host, fn),
+        "hot_reset": topology.reset_kind_fast(host, fn, slot),
         "numa_node": fn.numa_node,
         "boot_vga": fn.boot_vga,
         "vfio": {
@@ -189,7 +213,7 @@ def error(command: str, err) -> dict:
 
 def list_doc(r) -> dict:
     return doc("list", host=host_summary(r.host),
-               functions=[function(r.host, f, brief=True) for f in r.functions],
+               functions=Stream(lambda: (function(r.host, f, brief=True) for f in r.functions)),
                warnings=list(r.host.warnings))
 
 

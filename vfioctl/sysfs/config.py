@@ -11,7 +11,7 @@ capability), PCI PM spec 1.2 §3.2 (PMCSR), PCI Advanced Features ECN.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from vfioctl.model.host import PCIE_PORT_TYPES, ResetCaps
 
@@ -21,8 +21,7 @@ CAP_ID_AF = 0x13
 STATUS_CAP_LIST = 0x10
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):   # made once per function: a tuple is the cheapest record
     vendor: int
     device: int
     revision: int

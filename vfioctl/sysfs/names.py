@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from vfioctl.model.host import Host
 from vfioctl.sysfs.root import Root
@@ -64,7 +65,6 @@ def parse_pci_ids(path: str, vendors: set[int], warn=None) -> dict[tuple[int, in
     of parsing the whole 1.3 MB file line by line; its device lines
     (``\tdddd  Name``) follow until the next unindented line.
     """
-    out: dict[tuple[int, int | None], str] = {}
     from vfioctl.sysfs.root import read_file
     try:
         data = read_file(path, "pci.ids")   # regular, bounded, non-blocking
@@ -74,6 +74,12 @@ def parse_pci_ids(path: str, vendors: set[int], warn=None) -> dict[tuple[int, in
         return {}
     if data is None:
         return {}
+    return lookup_pci_ids(data, vendors)
+
+
+def lookup_pci_ids(data: bytes, vendors: set[int]) -> dict[tuple[int, int | None], str]:
+    """:func:`parse_pci_ids` over the file's bytes, already read."""
+    out: dict[tuple[int, int | None], str] = {}
     end_vendors = data.find(b"\nC ")          # the device-class section follows
     if end_vendors < 0:
         end_vendors = len(data)
@@ -101,23 +107,78 @@ def parse_pci_ids(path: str, vendors: set[int], warn=None) -> dict[tuple[int, in
 
 def fill_names(host: Host, root: Root) -> None:
     """Set ``vendor_name``/``device_name`` on every function where known."""
-    missing = []
-    have_udev = root.isdir(root.join(UDEV_DATA))
+    names = NameCache(root, warn=host.warnings.append)
     for fn in host.functions.values():
-        v, d = _udev_names(root, str(fn.address)) if have_udev else (None, None)
+        names.fill(fn)
+
+
+_BLOCK_END = re.compile(rb"\n[^\t#]")
+
+
+def lookup_name(data: bytes, vendor: int, device: int | None,
+                end_vendors: int | None = None) -> tuple[str | None, str | None]:
+    """(vendor name, device name) from pci.ids' bytes, as :func:`parse_pci_ids`
+    finds them, without walking the vendor's device lines: the vendor line,
+    the end of its block (the next line that is not indented or a comment),
+    then the ``\tdddd  `` line inside it."""
+    if end_vendors is None:
+        end_vendors = data.find(b"\nC ")
+        if end_vendors < 0:
+            end_vendors = len(data)
+    i = data.find(b"\n%04x  " % vendor, 0, end_vendors)
+    if i < 0:
+        return None, None
+    eol = data.find(b"\n", i + 1)
+    if eol < 0:
+        eol = len(data)
+    vname = data[i + 7:eol].decode("utf-8", "replace").strip()
+    if device is None:
+        return vname, None
+    j = data.find(b"\n\t%04x  " % device, eol, end_vendors)
+    if j < 0 or _BLOCK_END.search(data, eol, j + 1):   # found in another vendor's block
+        return vname, None
+    eol2 = data.find(b"\n", j + 1)
+    if eol2 < 0:
+        eol2 = len(data)
+    return vname, data[j + 8:eol2].decode("utf-8", "replace").strip()
+
+
+class NameCache:
+    """Names for functions read one at a time (a host read on demand): the
+    udev database per function, else pci.ids looked up per vendor, once."""
+
+    def __init__(self, root: Root, warn=None):
+        self.root = root
+        self.warn = warn
+        self.have_udev = root.isdir(root.join(UDEV_DATA))
+        self.data: bytes | None | bool = False   # pci.ids; False: not read yet
+        self.table: dict[tuple[int, int | None], tuple[str | None, str | None]] = {}
+        self.end = -1   # where the vendor section of pci.ids ends
+
+    def fill(self, fn) -> None:
+        v, d = _udev_names(self.root, str(fn.address)) if self.have_udev else (None, None)
         fn.vendor_name, fn.device_name = v, d
-        if v is None or d is None:
-            missing.append(fn)
-    if not missing:
-        return
-    path = find_pci_ids(root)
-    if path is None:
-        return
-    table = parse_pci_ids(path, {f.vendor for f in missing if f.vendor is not None},
-                          warn=host.warnings.append)
-    for fn in missing:
-        if fn.vendor is None:
-            continue
-        fn.vendor_name = fn.vendor_name or table.get((fn.vendor, None))
-        if fn.device is not None:
-            fn.device_name = fn.device_name or table.get((fn.vendor, fn.device))
+        if (v is not None and d is not None) or fn.vendor is None:
+            return
+        if self.data is False:
+            path = find_pci_ids(self.root)
+            self.data = None
+            if path is not None:
+                from vfioctl.sysfs.root import read_file
+                try:
+                    self.data = read_file(path, "pci.ids")   # regular, bounded, non-blocking
+                except OSError as e:
+                    if self.warn is not None:
+                        self.warn(f"{path}: {e.strerror}; pci.ids names not used")
+        if self.data is None:
+            return
+        key = (fn.vendor, fn.device)
+        hit = self.table.get(key)
+        if hit is None:
+            if self.end < 0:
+                self.end = self.data.find(b"\nC ")
+                if self.end < 0:
+                    self.end = len(self.data)
+            hit = self.table[key] = lookup_name(self.data, fn.vendor, fn.device, self.end)
+        fn.vendor_name = fn.vendor_name or hit[0]
+        fn.device_name = fn.device_name or hit[1]

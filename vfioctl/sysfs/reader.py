@@ -135,7 +135,7 @@ class Reader:
                   brief: bool = False) -> PciFunction | None:
         """One device directory.  Attributes are read by direct attempts (a
         failed open is cheaper than listing a sysfs directory)."""
-        link = os.path.join(devdir, name)
+        link = f"{devdir}/{name}"   # os.path is a measurable cost at 4096 devices
         root = self.root
         try:
             target = root.readlink(link)
@@ -148,8 +148,8 @@ class Reader:
             else:
                 host.warnings.append(f"{link}: unreadable ({e.strerror}); skipped")
                 return None
-        def j(*parts: str) -> str:  # os.path.join is a measurable cost at 4096 devices
-            return "/".join(parts)
+        def j(a: str, b: str) -> str:  # os.path.join is a measurable cost at 4096 devices
+            return f"{a}/{b}"
         cfg = root.read(real + "/config", 4096 if full_config else 64, "config")
         if cfg is None and not root.isdir(real):
             host.warnings.append(f"{link}: dangling link to {target}; skipped")
@@ -158,14 +158,14 @@ class Reader:
         addr = PciAddress.parse(name)
         rel = (real[len(self.sysdir) + 1:] if real.startswith(self.sysdir + "/")
                else os.path.relpath(real, self.sysdir))
-        parent_name = os.path.basename(os.path.dirname(real))
+        parent_name = real.rpartition("/")[0].rpartition("/")[2]
         fn = PciFunction(address=addr, sysfs_path=rel)
         if _BDF.match(parent_name):
             fn.parent = PciAddress.parse(parent_name)
         else:
             fn.root_bus = parent_name
         try:
-            fn.physfn = PciAddress.parse(os.path.basename(root.readlink(j(real, "physfn"))))
+            fn.physfn = PciAddress.parse(root.readlink(real + "/physfn").rpartition("/")[2])
         except OSError:
             pass
         except ValueError:
@@ -200,10 +200,10 @@ class Reader:
         fn.driver = self._drivers.get(name)
         if fn.driver is None:  # not listed under bus/pci/drivers: ask the link
             try:
-                fn.driver = os.path.basename(root.readlink(j(real, "driver")))
+                fn.driver = root.readlink(j(real, "driver")).rpartition("/")[2]
             except OSError:
                 pass
-        s = root.text(j(real, "driver_override"))
+        s = root.text(real + "/driver_override")
         fn.driver_override = None if s in (None, "", "(null)") else s
         if addr not in self._gmember:
             try:
@@ -255,12 +255,12 @@ class Reader:
             return out
         for n in names:
             try:
-                link = os.path.join(cdir, n)
+                link = f"{cdir}/{n}"
                 t = root.lexical(link, root.readlink(link))   # a name to match, not opened
             except OSError:
                 continue
             # .../<device>/vfio-dev/vfioX
-            out[os.path.dirname(os.path.dirname(t))] = n
+            out[t.rpartition("/")[0].rpartition("/")[0]] = n
         return out
 
     def _driver_index(self) -> dict[str, str]:
@@ -275,7 +275,7 @@ class Reader:
             return out
         for d in drivers:
             try:
-                for e in root.listdir(os.path.join(ddir, d)):
+                for e in root.listdir(f"{ddir}/{d}"):
                     if ":" in e and "." in e:
                         out[e] = d
             except OSError:
@@ -305,21 +305,25 @@ class Reader:
             except ValueError:
                 host.warnings.append(f"{gdir}/{n}: not a group number; skipped")
                 continue
-            base = os.path.join(gdir, n)
-            members, others = [], []
-            try:
-                for m in root.listdir(os.path.join(base, "devices")):
-                    a = PciAddress.try_parse(m) if _BDF.match(m) else None
-                    if a is None:
-                        others.append(m)
-                    else:
-                        members.append(a)
-            except OSError:
-                host.warnings.append(f"{base}/devices: unreadable; group {num} has no members")
-            host.groups[num] = IommuGroup(
-                number=num, members=tuple(sorted(members)), other_members=tuple(sorted(others)),
-                type=None if self._brief else root.text(os.path.join(base, "type")),
-                name=root.text(os.path.join(base, "name")))
+            host.groups[num] = self._group(host, gdir, n, num)
+
+    def _group(self, host: Host, gdir: str, n: str, num: int) -> IommuGroup:
+        """One ``iommu_groups/<n>`` directory (its members by name)."""
+        base = f"{gdir}/{n}"
+        members, others = [], []
+        try:
+            for m in self.root.listdir(f"{base}/devices"):
+                a = PciAddress.try_parse(m) if _BDF.match(m) else None
+                if a is None:
+                    others.append(m)
+                else:
+                    members.append(a)
+        except OSError:
+            host.warnings.append(f"{base}/devices: unreadable; group {num} has no members")
+        return IommuGroup(
+            number=num, members=tuple(sorted(members)), other_members=tuple(sorted(others)),
+            type=None if self._brief else self.root.text(f"{base}/type"),
+            name=self.root.text(f"{base}/name"))
 
     # -- slots --
     def _slots(self, host: Host) -> None:
@@ -331,24 +335,38 @@ class Reader:
             return
         out = []
         for n in names:
-            base = os.path.join(sdir, n)
-            addr = root.text(os.path.join(base, "address"))
-            if not addr:
-                host.warnings.append(f"{base}: no address; slot skipped")
-                continue
-            try:
-                ents = set(root.listdir(base))
-            except OSError:
-                ents = set()
-            module = None
-            if "module" in ents:
-                try:
-                    module = os.path.basename(root.readlink(os.path.join(base, "module")))
-                except OSError:
-                    pass
-            out.append(Slot(name=n, address=addr,
-                            hotplug=any(a in ents for a in _HOTPLUG_ATTRS), module=module))
+            s = self._slot(host, sdir, n)
+            if s is not None:
+                out.append(s)
         host.slots = tuple(out)
+
+    def slot_address(self, host: Host, sdir: str, n: str) -> str | None:
+        base = os.path.join(sdir, n)
+        addr = self.root.text(os.path.join(base, "address"))
+        if not addr:
+            host.warnings.append(f"{base}: no address; slot skipped")
+            return None
+        return addr
+
+    def _slot(self, host: Host, sdir: str, n: str, addr: str | None = None) -> Slot | None:
+        """One ``slots/<n>`` directory (``addr``: its address, when already read)."""
+        base = os.path.join(sdir, n)
+        if addr is None:
+            addr = self.slot_address(host, sdir, n)
+            if addr is None:
+                return None
+        try:
+            ents = set(self.root.listdir(base))
+        except OSError:
+            ents = set()
+        module = None
+        if "module" in ents:
+            try:
+                module = os.path.basename(self.root.readlink(os.path.join(base, "module")))
+            except OSError:
+                pass
+        return Slot(name=n, address=addr, hotplug=any(a in ents for a in _HOTPLUG_ATTRS),
+                    module=module)
 
     # -- nodes --
     def _nodes(self, host: Host) -> None:
@@ -376,6 +394,11 @@ class Reader:
         Only links naming ``/dev/vfio/...`` or ``/dev/iommu`` are kept.  On a
         live host the link text is the node path; in a fixture it is the same
         text.  Processes whose fd directory is unreadable are counted.
+
+        The scan costs what a bare ``scandir`` + ``readlink`` loop over the
+        same tree costs (benchmarks/bench_speed.py measures both): each fd
+        directory is opened once (``O_DIRECTORY``: never a FIFO) and its links
+        are read relative to it (``readlinkat``), one component each.
         """
         holders: dict[str, list[Holder]] = {}
         host.holders = {}
@@ -390,32 +413,41 @@ class Reader:
             return
         me = str(os.getpid()) if self.root.live else None
         unreadable = 0
+        readlink, listdir, close = os.readlink, os.listdir, os.close
+        dev_vfio, iommufd = nodes.DEV_VFIO, nodes.IOMMUFD
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         for pid in pids:
             if pid == me:
                 continue
-            fddir = os.path.join(pdir, pid, "fd")
             try:
-                fds = root.listdir(fddir)
+                # resolved inside the root (identity on "/"), then opened
+                # without following a link: its entries are read relative to it
+                dfd = os.open(root.resolve(f"{pdir}/{pid}/fd"), flags)
             except PermissionError:
                 unreadable += 1
                 continue
             except OSError:
                 continue
-            comm = None
-            seen = set()
-            for fdn in fds:
-                try:
-                    t = root.readlink(os.path.join(fddir, fdn))
-                except OSError:
-                    continue
-                if not nodes.is_vfio_node(t):
-                    continue
-                if t in seen:
-                    continue
-                seen.add(t)
-                if comm is None:
-                    comm = root.text(os.path.join(pdir, pid, "comm"), kind="proc") or "?"
-                holders.setdefault(t, []).append(Holder(int(pid), comm, t))
+            found: list[str] = []
+            try:
+                for fdn in listdir(dfd):
+                    try:
+                        t = readlink(fdn, dir_fd=dfd)
+                    except OSError:
+                        continue
+                    if (t.startswith(dev_vfio) or t == iommufd) and t not in found:
+                        found.append(t)
+            except PermissionError:
+                unreadable += 1
+                continue
+            except OSError:
+                continue
+            finally:
+                close(dfd)
+            if found:
+                comm = root.text(f"{pdir}/{pid}/comm", kind="proc") or "?"
+                for t in found:
+                    holders.setdefault(t, []).append(Holder(int(pid), comm, t))
         host.holders = {k: tuple(sorted(v, key=lambda h: h.pid)) for k, v in holders.items()}
         host.holders_unreadable = unreadable
 
@@ -461,7 +493,7 @@ def read_host(root: Root | str = "/", *, holders: bool = True, full_config: bool
               names: bool = False, brief: bool = False) -> Host:
     """Read everything vfioctl shows about the host under ``root``.
 
-    ``brief`` (for ``list``) skips what the list does not show: numa_node,
+    ``brief`` (for ``list``) skips what the list does not show (it shows NUMA nodes since issue 9):
     SR-IOV counts, reset_method; ``full_config=False`` reads only the
     64-byte config header (no capability walk).
 
