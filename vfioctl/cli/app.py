@@ -194,6 +194,7 @@ def reset_info_cmd(
 def _register_mutations() -> None:
     from vfioctl.cli import mutate  # noqa: F401  (registers hot-reset, reset, check)
     from vfioctl.cli import admin  # noqa: F401  (registers completion, snapshot, watch)
+    from vfioctl.cli import export_cmd  # noqa: F401  (registers export)
 
 
 _register_mutations()

@@ -1,0 +1,252 @@
+"""Fleet export: the host as Prometheus metric families and NFD features.
+
+This module only *builds data* from an inspected :class:`Host`; the text
+formats are rendered by :mod:`vfioctl.present.prometheus` and
+:mod:`vfioctl.present.nfd`, and files are replaced atomically by
+:mod:`vfioctl.ops.atomicfile`.  Rules followed (binding-host-fleet.md D.1, D.5):
+
+* every family is a gauge with HELP text, named ``vfioctl_`` + base units;
+* one series per function, IOMMU group or doctor check/status: labels carry
+  addresses, ids, drivers and group numbers, never pids or free text;
+* something vfioctl could not see has **no sample** (never a guessed 0);
+* NFD features are capabilities that do not change while VMs come and go
+  (holders are ignored for them), so scheduling labels do not churn.
+
+Doctor findings plug in through :data:`FindingLike`: any object with
+``check``, ``subject`` and ``status`` attributes (``vfioctl.model.doctor``'s
+``Finding`` has them).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Iterable, Protocol
+
+from vfioctl.model import scope as sc
+from vfioctl.model.host import Host, PciFunction
+from vfioctl.model.resetcap import function_reset
+
+PREFIX = "vfioctl_"
+#: NFD label namespace (a qualified-name prefix outside kubernetes.io)
+NFD_NAMESPACE = "vfioctl.io"
+#: doctor statuses, in rising order of severity (vfioctl.model.doctor.STATUSES)
+DOCTOR_STATUSES = ("pass", "cannot-tell", "warn", "fail")
+
+
+class FindingLike(Protocol):
+    check: str
+    subject: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Sample:
+    labels: tuple[tuple[str, str], ...]
+    value: float
+
+
+@dataclass
+class MetricFamily:
+    name: str
+    help: str
+    type: str = "gauge"
+    samples: list[Sample] = field(default_factory=list)
+
+    def add(self, value: float, **labels: str) -> None:
+        self.samples.append(Sample(tuple(labels.items()), float(value)))
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One NFD local feature: ``name=value``; ``label=False`` adds ``# +no-label``."""
+
+    name: str
+    value: str
+    label: bool = True
+
+
+# ---------------------------------------------------------------------------
+# documentation of every family (also used by the man page)
+
+FAMILIES: dict[str, str] = {
+    "pci_function_info": "PCI function facts as labels (value 1): address, ids, class, driver, "
+                         "IOMMU group and VFIO node kind (cdev, group, noiommu, none).",
+    "iommu_group_viable": "1 when every member of the IOMMU group is bound to a driver that "
+                          "leaves it viable for VFIO (vfio-pci, pci-stub, pcieport, none), else 0.",
+    "hot_reset_possible": "1 when a slot/bus (hot) reset of this VFIO-bound function would be "
+                          "accepted by the kernel right now in this access mode, else 0.",
+    "function_reset_available": "1 when VFIO would offer a function reset "
+                                "(VFIO_DEVICE_FLAGS_RESET) for this function, 0 when not; no "
+                                "sample when reset_method is absent (cannot tell).",
+    "vfio_function_held": "1 when another process holds this VFIO-bound function's group or "
+                          "cdev node open, 0 when not; no sample when /proc was not fully "
+                          "readable (cannot tell).",
+    "iommu_units_present": "1 when IOMMU hardware units are registered (/sys/class/iommu).",
+    "noiommu_mode": "1 when vfio's enable_unsafe_noiommu_mode is on, 0 when off.",
+    "pci_functions": "Number of PCI functions on the host.",
+    "doctor_findings": "Number of vfioctl doctor findings per check and status.",
+    "export_duration_seconds": "Time the last export took to read the host and build the data.",
+    "last_export_timestamp_seconds": "Unix time of the last export run (written even when it "
+                                     "failed).",
+    "last_export_success": "1 when the last export read the host successfully, 0 when it failed "
+                           "(then only these last_export families are written).",
+}
+
+
+def _fam(name: str) -> MetricFamily:
+    return MetricFamily(PREFIX + name, FAMILIES[name])
+
+
+def _hex(v: int | None, width: int) -> str:
+    return "" if v is None else f"0x{v:0{width}x}"
+
+
+def vfio_node_kind(host: Host, fn: PciFunction) -> str:
+    if not fn.vfio_bound:
+        return "none"
+    g = host.group_of(fn)
+    if g is not None and g.noiommu:
+        return "noiommu"
+    if host.cdev_node(fn):
+        return "cdev"
+    return "group"
+
+
+@dataclass
+class Export:
+    """What one export run built."""
+
+    families: list[MetricFamily]
+    features: list[Feature]
+
+    @property
+    def series(self) -> int:
+        return sum(len(f.samples) for f in self.families)
+
+
+def metric_families(host: Host, findings: Iterable[FindingLike] | None = None
+                    ) -> list[MetricFamily]:
+    """The host's metric families (without the last_export ones)."""
+    info = _fam("pci_function_info")
+    viable = _fam("iommu_group_viable")
+    hot = _fam("hot_reset_possible")
+    freset = _fam("function_reset_available")
+    held = _fam("vfio_function_held")
+    holders_known = host.holders is not None and host.holders_unreadable == 0
+    for addr in sorted(host.functions):
+        fn = host.functions[addr]
+        a = str(addr)
+        info.add(1, address=a, vendor=_hex(fn.vendor, 4), device=_hex(fn.device, 4),
+                 subsystem_vendor=_hex(fn.subsystem_vendor, 4),
+                 subsystem_device=_hex(fn.subsystem_device, 4),
+                 **{"class": _hex(fn.class_code, 6)}, driver=fn.driver or "none",
+                 iommu_group="" if fn.iommu_group is None else str(fn.iommu_group),
+                 vfio_node=vfio_node_kind(host, fn))
+        if not fn.is_bridge:
+            ok, _ = function_reset(host, fn)
+            if ok is not None:
+                freset.add(1 if ok else 0, address=a)
+        if fn.vfio_bound:
+            plan = sc.plan_reset(host, fn)
+            for mode in sc.MODES:
+                hot.add(1 if plan.verdicts[mode].possible else 0, address=a, mode=mode)
+            if holders_known:
+                g = host.group_of(fn)
+                busy = bool(host.group_holders(g) + host.device_holders(fn))
+                held.add(1 if busy else 0, address=a)
+    for n in sorted(host.groups):
+        viable.add(0 if host.viability_blockers(host.groups[n]) else 1, iommu_group=str(n))
+    out = [info, viable, hot, freset, held]
+    units = _fam("iommu_units_present")
+    if host.iommu_present is not None:
+        units.add(1 if host.iommu_present else 0)
+    noiommu = _fam("noiommu_mode")
+    if host.noiommu_mode is not None:
+        noiommu.add(1 if host.noiommu_mode else 0)
+    count = _fam("pci_functions")
+    count.add(len(host.functions))
+    out += [units, noiommu, count]
+    if findings is not None:
+        out.append(doctor_family(findings))
+    return [f for f in out if f.samples]
+
+
+def doctor_family(findings: Iterable[FindingLike]) -> MetricFamily:
+    """Counts per (check, status); every status of every check seen, 0 included,
+    so ``== 0`` / ``> 0`` alerts do not depend on a series appearing."""
+    counts: dict[str, dict[str, int]] = {}
+    for f in findings:
+        per = counts.setdefault(f.check, {s: 0 for s in DOCTOR_STATUSES})
+        per[f.status] = per.get(f.status, 0) + 1
+    fam = _fam("doctor_findings")
+    for check in sorted(counts):
+        for status, n in counts[check].items():
+            fam.add(n, check=check, status=status)
+    return fam
+
+
+def run_families(*, timestamp: float, success: bool, duration: float | None
+                 ) -> list[MetricFamily]:
+    out = []
+    if duration is not None:
+        d = _fam("export_duration_seconds")
+        d.add(round(duration, 6))
+        out.append(d)
+    ts = _fam("last_export_timestamp_seconds")
+    ts.add(round(timestamp, 3))
+    ok = _fam("last_export_success")
+    ok.add(1 if success else 0)
+    return out + [ts, ok]
+
+
+# ---------------------------------------------------------------------------
+# NFD
+
+def _without_holders(host: Host) -> Host:
+    """The host as if no process held anything: capabilities, not current use."""
+    h = copy.copy(host)
+    h.holders = {}
+    h.holders_unreadable = 0
+    return h
+
+
+def nfd_features(host: Host) -> list[Feature]:
+    """Stable capabilities only (counts change when devices are (un)bound, not when
+    VMs start or stop)."""
+    quiet = _without_holders(host)
+    ns = NFD_NAMESPACE + "/"
+    vfio = [f for f in host.functions.values() if f.vfio_bound and not f.is_bridge]
+    gpus = [f for f in vfio if f.base_class == 0x03]
+    hot_ok: set = set()
+    fr_ok: set = set()
+    for f in vfio:
+        if sc.plan_reset(quiet, f).possible:
+            hot_ok.add(f.address)
+        if function_reset(quiet, f)[0]:
+            fr_ok.add(f.address)
+    feats = []
+    if host.iommu_present is not None:
+        feats.append(Feature(ns + "iommu", "true" if host.iommu_present else "false"))
+    feats.append(Feature(ns + "iommufd", "true" if host.dev_iommu else "false"))
+    if host.noiommu_mode is not None:
+        feats.append(Feature(ns + "noiommu", "true" if host.noiommu_mode else "false"))
+    feats += [
+        Feature(ns + "vfio-devices", str(len(vfio))),
+        Feature(ns + "hot-reset-capable-devices", str(len(hot_ok))),
+        Feature(ns + "function-reset-capable-devices", str(len(fr_ok))),
+        Feature(ns + "vfio-gpus", str(len(gpus))),
+        Feature(ns + "hot-reset-capable-gpus", str(sum(f.address in hot_ok for f in gpus))),
+        Feature(ns + "function-reset-capable-gpus",
+                str(sum(f.address in fr_ok for f in gpus))),
+        Feature(ns + "resettable-gpus",
+                str(sum(f.address in hot_ok or f.address in fr_ok for f in gpus))),
+        Feature(ns + "schema-version", "1", label=False),
+    ]
+    return feats
+
+
+def build(host: Host, *, findings: Iterable[FindingLike] | None = None,
+          prometheus: bool = True, nfd: bool = True) -> Export:
+    return Export(families=metric_families(host, findings) if prometheus else [],
+                  features=nfd_features(host) if nfd else [])
