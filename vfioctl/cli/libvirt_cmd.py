@@ -1,0 +1,58 @@
+"""``vfioctl libvirt-hook``: the body of libvirt's qemu hook (contrib/libvirt)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from typing import Annotated
+
+from vfioctl.cli.app import JsonOpt, _state, app
+
+
+@app.command("libvirt-hook")
+def libvirt_hook_cmd(
+    ctx: typer.Context,
+    domain: Annotated[str, typer.Argument(metavar="DOMAIN", help="The domain's name (libvirt's first hook argument).")],
+    operation: Annotated[str, typer.Argument(metavar="OPERATION", help="prepare, start, started, stopped, release, migrate, restore, reconnect or attach.")],
+    sub_operation: Annotated[Optional[str], typer.Argument(metavar="SUB-OPERATION", help="begin, end or - .")] = "-",
+    extra: Annotated[Optional[str], typer.Argument(metavar="EXTRA", help="Extra argument (- when none).")] = "-",
+    json_: JsonOpt = False,
+) -> None:
+    """libvirt qemu hook: refuse to prepare an opted-in domain whose PCI hostdevs cannot be reset.
+
+    Called by /etc/libvirt/hooks/qemu.d/vfioctl with libvirt's arguments and
+    the domain XML on standard input.  Domains opt in with <vfioctl:reset
+    require="yes" xmlns:vfioctl="urn:vfioctl:libvirt:1"/> in <metadata>.  At
+    prepare, each <hostdev type="pci"> needs a function reset or a hot reset
+    the VM can perform (managed hostdevs judged as bound to vfio-pci); otherwise
+    exit 1 with the reason and remedy on standard error, which libvirt shows.
+    Other operations and other domains exit 0.  Reads only."""
+    import sys
+    from vfioctl.errors import EXIT_NO
+    from vfioctl.ops import libvirt_hook as lh
+    st = _state(ctx)
+    out = st.out(json_)
+    xml_text = sys.stdin.read(lh.MAX_XML + 1)  # always drained: libvirt writes it
+    if operation != "prepare":
+        rep = lh.HookReport(domain, operation, sub_operation or "-", opted_in=False,
+                            decision="skip")
+    else:
+        name, opted, _ = lh.parse_domain(xml_text)
+        rep = (lh.judge(st.host(), domain, operation, sub_operation or "-", xml_text)
+               if opted else lh.HookReport(domain, operation, sub_operation or "-",
+                                           opted_in=False, decision="skip"))
+    doc = lh.report_doc(rep)
+
+    def human(c):
+        if rep.refused:
+            return
+        if rep.opted_in:
+            c.line(f"vfioctl: domain '{domain}': every PCI hostdev can be reset "
+                   f"({', '.join(h.address for h in rep.hostdevs) or 'none'})")
+    if rep.refused:
+        sys.stderr.write(rep.message + "\n")
+    if out.json_mode or not rep.refused:
+        out.emit(doc, human)
+    if rep.refused:
+        raise typer.Exit(EXIT_NO)
