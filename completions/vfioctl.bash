@@ -40,6 +40,9 @@ _vfioctl_value() {  # COMMAND OPTION VALUE OPTPREFIX; fails when OPTION takes no
         list:--driver|list:-d) : ;;
         snapshot:--from-umockdev) _vfioctl_files -f "$3" "$4" ;;
         watch:--count) : ;;
+        export:--prometheus) _vfioctl_files -f "$3" "$4" ;;
+        export:--nfd) _vfioctl_files -f "$3" "$4" ;;
+        export:--nfd-expiry) : ;;
         *) return 1 ;;
     esac
 }
@@ -92,6 +95,7 @@ _vfioctl() {
                 list:--group|list:-g|list:--class|list:-c|list:--driver|list:-d) skip=1 ;;
                 snapshot:--from-umockdev) skip=1 ;;
                 watch:--count) skip=1 ;;
+                export:--prometheus|export:--nfd|export:--nfd-expiry) skip=1 ;;
                 *:-*) ;;
                 *) npos=$((npos + 1)) ;;
             esac
@@ -107,7 +111,7 @@ _vfioctl() {
         if [[ $cur == -* ]]; then
             _vfioctl_words "$cur" "" --root --demo --backend --format --quiet -q --json --version --install-completion --show-completion --help -h
         else
-            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch
+            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch export libvirt-hook
         fi
     else
         case $cmd in
@@ -193,6 +197,22 @@ _vfioctl() {
                 ;;
             watch)
                 _vfioctl_words "$cur" "" --count --json --help -h
+                ;;
+            export)
+                _vfioctl_words "$cur" "" --prometheus --nfd --nfd-expiry --json --help -h
+                ;;
+            libvirt-hook)
+                if [[ $cur == -* ]]; then
+                    _vfioctl_words "$cur" "" --json --help -h
+                else
+                    case $npos in
+                        0) _vfioctl_files -f "$cur" '' ;;
+                        1) _vfioctl_files -f "$cur" '' ;;
+                        2) _vfioctl_files -f "$cur" '' ;;
+                        3) _vfioctl_files -f "$cur" '' ;;
+                        *) _vfioctl_words "$cur" "" --json --help -h ;;
+                    esac
+                fi
                 ;;
         esac
     fi

@@ -37,6 +37,8 @@ function __vfioctl_parse --description 'vfioctl: subcommand, positional count, -
                     set i (math $i + 1)
                 case watch:--count
                     set i (math $i + 1)
+                case export:--prometheus export:--nfd export:--nfd-expiry
+                    set i (math $i + 1)
                 case '*:-*'
                 case '*'
                     set npos (math $npos + 1)
@@ -97,6 +99,8 @@ complete -c vfioctl -n '__vfioctl_using -' -a check -d 'Would a hot reset of the
 complete -c vfioctl -n '__vfioctl_using -' -a completion -d 'Print (or --install) the shell completion script for bash, zsh or fish'
 complete -c vfioctl -n '__vfioctl_using -' -a snapshot -d 'Write the part of sysfs, /dev and /proc that vfioctl reads, usable as --root'
 complete -c vfioctl -n '__vfioctl_using -' -a watch -d 'Live udev events for PCI functions, VFIO groups and vfio-dev cdevs'
+complete -c vfioctl -n '__vfioctl_using -' -a export -d 'Export the host\'s VFIO state for Prometheus (node_exporter) and Kubernetes NFD'
+complete -c vfioctl -n '__vfioctl_using -' -a libvirt-hook -d 'libvirt qemu hook: refuse to prepare an opted-in domain whose PCI hostdevs cannot be reset'
 
 # vfioctl list
 complete -c vfioctl -n '__vfioctl_using list' -l vfio -d 'Only functions bound to vfio-pci (or a vfio-pci variant driver)'
@@ -168,3 +172,18 @@ complete -c vfioctl -n '__vfioctl_using snapshot 0' -F -d 'OUT'
 complete -c vfioctl -n '__vfioctl_using watch' -l count -x -d 'Stop after N events'
 complete -c vfioctl -n '__vfioctl_using watch' -l json -d 'One JSON object per line (JSON lines, schema vfioctl/1)'
 complete -c vfioctl -n '__vfioctl_using watch' -s h -l help -d 'Show this message and exit'
+
+# vfioctl export
+complete -c vfioctl -n '__vfioctl_using export' -l prometheus -r -F -d 'Write metrics for node_exporter\'s textfile collector to PATH (a .prom file in its --collector.textfile.directory), atomically; - prints them'
+complete -c vfioctl -n '__vfioctl_using export' -l nfd -r -F -d 'Write a Node Feature Discovery local features file to PATH (in features.d), atomically; - prints it'
+complete -c vfioctl -n '__vfioctl_using export' -l nfd-expiry -x -d 'NFD features expire this long after the export (default 3600: 12 runs of the 5-minute timer)'
+complete -c vfioctl -n '__vfioctl_using export' -l json -d 'Print one JSON document (schema vfioctl/1)'
+complete -c vfioctl -n '__vfioctl_using export' -s h -l help -d 'Show this message and exit'
+
+# vfioctl libvirt-hook
+complete -c vfioctl -n '__vfioctl_using libvirt-hook' -l json -d 'Print one JSON document (schema vfioctl/1)'
+complete -c vfioctl -n '__vfioctl_using libvirt-hook' -s h -l help -d 'Show this message and exit'
+complete -c vfioctl -n '__vfioctl_using libvirt-hook 0' -F -d 'DOMAIN'
+complete -c vfioctl -n '__vfioctl_using libvirt-hook 1' -F -d 'OPERATION'
+complete -c vfioctl -n '__vfioctl_using libvirt-hook 2' -F -d 'SUB-OPERATION'
+complete -c vfioctl -n '__vfioctl_using libvirt-hook 3' -F -d 'EXTRA'

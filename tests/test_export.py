@@ -99,8 +99,11 @@ def test_held_function_and_its_reset(build, tmp_path):
     assert 1.0 in held.values()
     busy = [dict(k)["address"] for k, v in held.items() if v == 1]
     hot = _series(text, "vfioctl_hot_reset_possible")
+    cap = _series(text, "vfioctl_hot_reset_capable")
     for a in busy:  # a held group refuses the hot reset now ...
         assert hot[(("address", a), ("mode", "group"))] == 0
+    # ... which the VM holding it can still do: the capability stays
+    assert any(cap[(("address", a),)] == 1 for a in busy)
     # ... but NFD labels describe capabilities, not who uses the device right now
     feats = dict(ln.split("=", 1) for ln in nfd.splitlines() if not ln.startswith("#"))
     assert int(feats["vfioctl.io/hot-reset-capable-devices"]) >= 1
@@ -314,3 +317,54 @@ def test_node_exporter_rejects_timestamps_so_we_never_write_them(tmp_path):
     (d / "x.prom").write_text("# HELP x_y a\n# TYPE x_y gauge\nx_y 1 1700000000000\n")
     served = _prom_families(_scrape(d))
     assert served["node_textfile_scrape_error"].samples[0].value == 1
+
+
+# -- promtool (Debian's prometheus package) ------------------------------------
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed "
+                                    "(scripts/test installs Debian's prometheus)")
+
+
+@needs_promtool
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_promtool_check_metrics(name, build, tmp_path):
+    """Parse plus promlint (help text, base units, _total only on counters...)."""
+    text, _ = _export(build(name), tmp_path)
+    r = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
+
+
+@needs_promtool
+def test_promtool_lints_a_bad_file():
+    """The control: promtool does flag a lint problem (exit 3)."""
+    r = subprocess.run([PROMTOOL, "check", "metrics"], input="# HELP x_ms a\n# TYPE x_ms gauge\n"
+                       "x_ms 1\n", capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3
+
+
+def test_alert_rules_file_matches_the_man_page():
+    from vfioctl.cli.fleetman import ALERT_RULES
+    from conftest import ROOT
+    assert (ROOT / "contrib" / "prometheus" / "vfioctl.rules.yml").read_text() == ALERT_RULES
+
+
+@needs_promtool
+def test_alert_rules_are_valid_and_fire():
+    from conftest import ROOT
+    for args in (["check", "rules", "contrib/prometheus/vfioctl.rules.yml"],
+                 ["test", "rules", "tests/prometheus/vfioctl.rules.test.yml"]):
+        r = subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=120,
+                           cwd=ROOT)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+@needs_promtool
+def test_alert_rules_use_only_exported_families():
+    from vfioctl.cli.fleetman import ALERT_RULES
+    from vfioctl.ops.export import FAMILIES, LABELS, PREFIX
+    used = set(re.findall(r"\bvfioctl_[a-z_]+", ALERT_RULES))
+    assert used <= {PREFIX + f for f in FAMILIES}, used
+    for fam in ("hot_reset_capable", "function_reset_available", "iommu_group_viable"):
+        assert fam in LABELS

@@ -195,6 +195,7 @@ def _register_mutations() -> None:
     from vfioctl.cli import mutate  # noqa: F401  (registers hot-reset, reset, check)
     from vfioctl.cli import admin  # noqa: F401  (registers completion, snapshot, watch)
     from vfioctl.cli import export_cmd  # noqa: F401  (registers export)
+    from vfioctl.cli import libvirt_cmd  # noqa: F401  (registers libvirt-hook)
 
 
 _register_mutations()

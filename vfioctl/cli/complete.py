@@ -15,7 +15,7 @@ import sys
 
 #: Every command of the app (kept in sync by tests/test_completions.py).
 COMMANDS = ("list", "groups", "show", "reset-info", "hot-reset", "reset", "check",
-            "snapshot", "watch", "completion", "export")
+            "snapshot", "watch", "completion", "export", "libvirt-hook")
 
 KINDS = ("devices", "vfio-devices", "groups")
 

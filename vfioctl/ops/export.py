@@ -76,6 +76,10 @@ FAMILIES: dict[str, str] = {
                           "leaves it viable for VFIO (vfio-pci, pci-stub, pcieport, none), else 0.",
     "hot_reset_possible": "1 when a slot/bus (hot) reset of this VFIO-bound function would be "
                           "accepted by the kernel right now in this access mode, else 0.",
+    "hot_reset_capable": "1 when a hot reset of this VFIO-bound function would be accepted in "
+                         "some access mode if no process held any VFIO node (a capability of "
+                         "the topology and the drivers: what a VM owning the device can use), "
+                         "else 0.",
     "function_reset_available": "1 when VFIO would offer a function reset "
                                 "(VFIO_DEVICE_FLAGS_RESET) for this function, 0 when not; no "
                                 "sample when reset_method is absent (cannot tell).",
@@ -91,6 +95,19 @@ FAMILIES: dict[str, str] = {
                                      "failed).",
     "last_export_success": "1 when the last export read the host successfully, 0 when it failed "
                            "(then only these last_export families are written).",
+}
+
+
+#: label names of each family (documentation; the renderer checks the syntax)
+LABELS: dict[str, tuple[str, ...]] = {
+    "pci_function_info": ("address", "vendor", "device", "subsystem_vendor", "subsystem_device",
+                          "class", "driver", "iommu_group", "vfio_node"),
+    "iommu_group_viable": ("iommu_group",),
+    "hot_reset_possible": ("address", "mode"),
+    "hot_reset_capable": ("address",),
+    "function_reset_available": ("address",),
+    "vfio_function_held": ("address",),
+    "doctor_findings": ("check", "status"),
 }
 
 
@@ -131,6 +148,8 @@ def metric_families(host: Host, findings: Iterable[FindingLike] | None = None
     info = _fam("pci_function_info")
     viable = _fam("iommu_group_viable")
     hot = _fam("hot_reset_possible")
+    capable = _fam("hot_reset_capable")
+    quiet = _without_holders(host)
     freset = _fam("function_reset_available")
     held = _fam("vfio_function_held")
     holders_known = host.holders is not None and host.holders_unreadable == 0
@@ -151,13 +170,17 @@ def metric_families(host: Host, findings: Iterable[FindingLike] | None = None
             plan = sc.plan_reset(host, fn)
             for mode in sc.MODES:
                 hot.add(1 if plan.verdicts[mode].possible else 0, address=a, mode=mode)
+            held_now = bool(host.holders) and any(x.group_holders or x.device_holders
+                                                  for x in plan.affected)
+            cap = sc.plan_reset(quiet, fn).possible if held_now else plan.possible
+            capable.add(1 if cap else 0, address=a)
             if holders_known:
                 g = host.group_of(fn)
                 busy = bool(host.group_holders(g) + host.device_holders(fn))
                 held.add(1 if busy else 0, address=a)
     for n in sorted(host.groups):
         viable.add(0 if host.viability_blockers(host.groups[n]) else 1, iommu_group=str(n))
-    out = [info, viable, hot, freset, held]
+    out = [info, viable, hot, capable, freset, held]
     units = _fam("iommu_units_present")
     if host.iommu_present is not None:
         units.add(1 if host.iommu_present else 0)
