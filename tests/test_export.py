@@ -14,12 +14,16 @@ import subprocess
 import time
 import urllib.request
 
+from pathlib import Path
+
 import pytest
 
 from conftest import run
 from vfioctl.testing import scenarios
 
 SCENARIOS = [s for s in scenarios.SCENARIOS if s != "demo"]
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _prom_families(text: str):
@@ -346,13 +350,11 @@ def test_promtool_lints_a_bad_file():
 
 def test_alert_rules_file_matches_the_man_page():
     from vfioctl.cli.fleetman import ALERT_RULES
-    from conftest import ROOT
     assert (ROOT / "contrib" / "prometheus" / "vfioctl.rules.yml").read_text() == ALERT_RULES
 
 
 @needs_promtool
 def test_alert_rules_are_valid_and_fire():
-    from conftest import ROOT
     for args in (["check", "rules", "contrib/prometheus/vfioctl.rules.yml"],
                  ["test", "rules", "tests/prometheus/vfioctl.rules.test.yml"]):
         r = subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=120,

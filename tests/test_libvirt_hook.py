@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from vfioctl.testing.builder import TreeBuilder
 
+ROOT = Path(__file__).resolve().parent.parent
 HOOK = ROOT / "contrib" / "libvirt" / "hooks" / "qemu.d" / "vfioctl"
 TEMPLATE = (Path(__file__).parent / "libvirt" / "tenant.xml").read_text()
 OPT_IN = ('<vfioctl:reset xmlns:vfioctl="urn:vfioctl:libvirt:1" require="yes"/>')
 BIN = str(Path(sys.executable).parent)
+
 
 
 def hostdev(addr: str, managed: bool = True, alias: int = 0) -> str:

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run
+from conftest import run
 
+ROOT = Path(__file__).resolve().parent.parent
 UNITS = ROOT / "contrib" / "systemd"
 ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze missing "
                                    "(scripts/test installs systemd)")
 VFIOCTL = str(Path(sys.executable).with_name("vfioctl"))
+
 
 
 def _stage(tmp_path, edit=lambda s: s) -> tuple[Path, dict]:
