@@ -281,6 +281,7 @@ class Host:
         self.__dict__.pop("_child_idx", None)
         self.__dict__.pop("_slot_idx", None)
         self.__dict__.pop("_slot_n", None)
+        self.__dict__.pop("_devset_idx", None)
 
     def cdev_node(self, fn: PciFunction) -> str | None:
         """``/dev/vfio/devices/vfioX`` when the cdev is usable, else None."""

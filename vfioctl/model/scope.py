@@ -274,9 +274,25 @@ def dev_set_of(host: Host, fn: PciFunction) -> tuple[str | None, list[PciFunctio
     if not fn.vfio_bound:
         return None, []
     key = dev_set_key(host, fn)
-    members = [f for f in host.functions.values()
-               if f.vfio_bound and dev_set_key(host, f) == key]
-    return key, sorted(members, key=lambda f: f.address)
+    return key, list(_dev_sets(host).get(key, ()))
+
+
+def _dev_sets(host: Host) -> dict[str, list[PciFunction]]:
+    """key -> sorted members, indexed once per host (O(devices)): planning every
+    function of a big host (``export``) stays linear.  Rebuilt when the
+    functions dict is replaced or resized; :meth:`Host.invalidate` drops it."""
+    token = (id(host.functions), len(host.functions))
+    cached = host.__dict__.get("_devset_idx")
+    if cached is not None and cached[0] == token:
+        return cached[1]
+    idx: dict[str, list[PciFunction]] = {}
+    for f in host.functions.values():
+        if f.vfio_bound:
+            idx.setdefault(dev_set_key(host, f), []).append(f)
+    for v in idx.values():
+        v.sort(key=lambda f: f.address)
+    host.__dict__["_devset_idx"] = (token, idx)
+    return idx
 
 
 # ---------------------------------------------------------------------------

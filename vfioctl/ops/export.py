@@ -142,14 +142,42 @@ class Export:
         return sum(len(f.samples) for f in self.families)
 
 
-def metric_families(host: Host, findings: Iterable[FindingLike] | None = None
-                    ) -> list[MetricFamily]:
+@dataclass
+class ResetView:
+    """One VFIO-bound function's reset picture, computed once per export."""
+
+    plan: sc.ResetPlan
+    capable: bool                 # hot reset possible if nothing were held
+
+
+def reset_views(host: Host) -> dict:
+    """address -> :class:`ResetView` for every VFIO-bound function."""
+    quiet = None
+    out = {}
+    for addr in sorted(host.functions):
+        fn = host.functions[addr]
+        if not fn.vfio_bound:
+            continue
+        plan = sc.plan_reset(host, fn)
+        held_now = bool(host.holders) and any(x.group_holders or x.device_holders
+                                              for x in plan.affected)
+        if held_now:
+            quiet = quiet or _without_holders(host)
+            capable = sc.plan_reset(quiet, fn).possible
+        else:
+            capable = plan.possible
+        out[addr] = ResetView(plan, capable)
+    return out
+
+
+def metric_families(host: Host, findings: Iterable[FindingLike] | None = None,
+                    views: dict | None = None) -> list[MetricFamily]:
     """The host's metric families (without the last_export ones)."""
+    views = reset_views(host) if views is None else views
     info = _fam("pci_function_info")
     viable = _fam("iommu_group_viable")
     hot = _fam("hot_reset_possible")
     capable = _fam("hot_reset_capable")
-    quiet = _without_holders(host)
     freset = _fam("function_reset_available")
     held = _fam("vfio_function_held")
     holders_known = host.holders is not None and host.holders_unreadable == 0
@@ -167,13 +195,10 @@ def metric_families(host: Host, findings: Iterable[FindingLike] | None = None
             if ok is not None:
                 freset.add(1 if ok else 0, address=a)
         if fn.vfio_bound:
-            plan = sc.plan_reset(host, fn)
+            view = views[addr]
             for mode in sc.MODES:
-                hot.add(1 if plan.verdicts[mode].possible else 0, address=a, mode=mode)
-            held_now = bool(host.holders) and any(x.group_holders or x.device_holders
-                                                  for x in plan.affected)
-            cap = sc.plan_reset(quiet, fn).possible if held_now else plan.possible
-            capable.add(1 if cap else 0, address=a)
+                hot.add(1 if view.plan.verdicts[mode].possible else 0, address=a, mode=mode)
+            capable.add(1 if view.capable else 0, address=a)
             if holders_known:
                 g = host.group_of(fn)
                 busy = bool(host.group_holders(g) + host.device_holders(fn))
@@ -234,20 +259,15 @@ def _without_holders(host: Host) -> Host:
     return h
 
 
-def nfd_features(host: Host) -> list[Feature]:
+def nfd_features(host: Host, views: dict | None = None) -> list[Feature]:
     """Stable capabilities only (counts change when devices are (un)bound, not when
     VMs start or stop)."""
-    quiet = _without_holders(host)
+    views = reset_views(host) if views is None else views
     ns = NFD_NAMESPACE + "/"
     vfio = [f for f in host.functions.values() if f.vfio_bound and not f.is_bridge]
     gpus = [f for f in vfio if f.base_class == 0x03]
-    hot_ok: set = set()
-    fr_ok: set = set()
-    for f in vfio:
-        if sc.plan_reset(quiet, f).possible:
-            hot_ok.add(f.address)
-        if function_reset(quiet, f)[0]:
-            fr_ok.add(f.address)
+    hot_ok = {f.address for f in vfio if views[f.address].capable}
+    fr_ok = {f.address for f in vfio if function_reset(host, f)[0]}
     feats = []
     if host.iommu_present is not None:
         feats.append(Feature(ns + "iommu", "true" if host.iommu_present else "false"))
@@ -271,5 +291,6 @@ def nfd_features(host: Host) -> list[Feature]:
 
 def build(host: Host, *, findings: Iterable[FindingLike] | None = None,
           prometheus: bool = True, nfd: bool = True) -> Export:
-    return Export(families=metric_families(host, findings) if prometheus else [],
-                  features=nfd_features(host) if nfd else [])
+    views = reset_views(host)
+    return Export(families=metric_families(host, findings, views) if prometheus else [],
+                  features=nfd_features(host, views) if nfd else [])
