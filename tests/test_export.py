@@ -370,3 +370,47 @@ def test_alert_rules_use_only_exported_families():
     assert used <= {PREFIX + f for f in FAMILIES}, used
     for fam in ("hot_reset_capable", "function_reset_available", "iommu_group_viable"):
         assert fam in LABELS
+
+
+# -- doctor findings -------------------------------------------------------------
+
+def test_doctor_findings_plug_in_by_check_and_status(build, tmp_path, monkeypatch):
+    """The export takes any findings with check/subject/status (vfioctl.ops.doctor's
+    Finding); counted per check and status, every status present, subjects never
+    in labels.  A stand-in module exercises the interface."""
+    import sys
+    import types
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class F:
+        check: str
+        subject: str
+        status: str
+
+    calls = []
+
+    def doctor(host, root):
+        calls.append(root)
+        return types.SimpleNamespace(findings=[
+            F("iommu-kernel", "host", "pass"), F("reset-method", "0000:81:00.0", "fail"),
+            F("reset-method", "0000:81:00.1", "fail"), F("holders", "0000:81:00.0", "cannot-tell")])
+    fake = types.ModuleType("vfioctl.ops.doctor")
+    fake.doctor = doctor
+    monkeypatch.setitem(sys.modules, "vfioctl.ops.doctor", fake)
+    root = build("dual-function")
+    text, _ = _export(root, tmp_path)
+    assert calls and os.path.realpath(calls[0]) == os.path.realpath(root)
+    got = _series(text, "vfioctl_doctor_findings")
+    assert got[(("check", "reset-method"), ("status", "fail"))] == 2
+    assert got[(("check", "reset-method"), ("status", "pass"))] == 0
+    assert got[(("check", "holders"), ("status", "cannot-tell"))] == 1
+    assert len(got) == 3 * 4
+    assert "subject" not in text
+
+
+def test_real_doctor_when_present(build, tmp_path):
+    pytest.importorskip("vfioctl.ops.doctor", reason="vfioctl doctor (issue 11) not merged")
+    text, _ = _export(build("dual-function"), tmp_path)
+    got = _series(text, "vfioctl_doctor_findings")
+    assert got and sum(got.values()) > 0

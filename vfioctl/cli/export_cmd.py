@@ -11,13 +11,14 @@ from vfioctl.cli.app import JsonOpt, _state, app
 
 
 def _doctor_findings(st, host):
-    """Doctor findings for the export, or None while ``vfioctl doctor`` is absent."""
+    """Doctor findings (objects with check, subject, status) for the export, or
+    None on a build without ``vfioctl doctor`` (vfioctl.ops.doctor, issue 11):
+    ``doctor(host, root) -> DoctorReport`` with ``.findings``."""
     try:
-        from vfioctl.ops import doctor  # noqa: F401
+        from vfioctl.ops.doctor import doctor
     except ImportError:
         return None
-    run = getattr(doctor, "findings", None)
-    return None if run is None else run(st, host)
+    return doctor(host, st.root_path()).findings
 
 
 @app.command("export")
