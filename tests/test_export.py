@@ -161,6 +161,10 @@ def test_export_usage_errors(build, tmp_path):
     assert r.code == 2
     r = run(["--root", root, "export", "--json", "--nfd", "-"])
     assert r.code == 2
+    r = run(["--root", root, "export", "--nfd", str(tmp_path / ".hidden")])
+    assert r.code == 2 and "dot" in r.err
+    r = run(["--root", root, "export", "--prometheus", str(tmp_path / "vfioctl.txt")])
+    assert r.code == 0 and "reads only files ending in .prom" in r.err
 
 
 def test_atomic_replace_never_follows_a_planted_link(tmp_path):

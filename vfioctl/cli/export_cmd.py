@@ -45,6 +45,7 @@ def export_cmd(
     vfioctl_last_export_timestamp_seconds say whether the last run could read
     the host.  Run as root for reset capabilities from config space (the
     systemd timer does)."""
+    import os
     import sys
     import time
     from vfioctl.errors import UsageError, VfioctlError
@@ -60,6 +61,12 @@ def export_cmd(
                          "/var/lib/prometheus/node-exporter/vfioctl.prom")
     if out.json_mode and "-" in (prometheus, nfd):
         raise UsageError("--json and PATH - both want standard output", "give file paths")
+    if prometheus and prometheus != "-" and not prometheus.endswith(".prom"):
+        out.warn(f"{prometheus}: node_exporter's textfile collector reads only files "
+                 "ending in .prom")
+    if nfd and nfd != "-" and os.path.basename(nfd).startswith("."):
+        raise UsageError(f"{nfd}: NFD ignores files whose name starts with a dot",
+                         "name it e.g. /etc/kubernetes/node-feature-discovery/features.d/vfioctl")
     now = time.time()
     t0 = time.perf_counter()
     try:
