@@ -33,7 +33,11 @@ def libvirt_hook_cmd(
     from vfioctl.ops import libvirt_hook as lh
     st = _state(ctx)
     out = st.out(json_)
-    xml_text = sys.stdin.read(lh.MAX_XML + 1)  # always drained: libvirt writes it
+    if operation == "prepare" and sys.stdin.isatty():
+        from vfioctl.errors import UsageError
+        raise UsageError("libvirt-hook reads the domain XML on standard input",
+                         "pipe it: virsh dumpxml DOMAIN | vfioctl libvirt-hook DOMAIN prepare begin -")
+    xml_text = "" if sys.stdin.isatty() else sys.stdin.read(lh.MAX_XML + 1)  # libvirt writes it
     if operation != "prepare":
         rep = lh.HookReport(domain, operation, sub_operation or "-", opted_in=False,
                             decision="skip")
