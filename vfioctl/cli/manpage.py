@@ -284,6 +284,10 @@ EXAMPLES = (
      "vfioctl hot-reset --iommufd --yes 0000:81:00.0"),
     ("In a script: is a hot reset possible?",
      "vfioctl check --json 0000:81:00.0 0000:82:00.0 | jq .possible"),
+    ("Refresh the metrics node_exporter serves and the node's NFD features (what "
+     "vfioctl-export.timer runs):",
+     "vfioctl export --prometheus /var/lib/prometheus/node-exporter/vfioctl.prom "
+     "--nfd /etc/kubernetes/node-feature-discovery/features.d/vfioctl"),
     ("Try the commands on the bundled demo host:", "vfioctl --demo groups"),
     ("Inspect a snapshot taken on another host:",
      "vfioctl --root ./host-snapshot list"),
