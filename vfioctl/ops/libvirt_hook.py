@@ -126,7 +126,7 @@ def as_started(host: Host, devs: list[tuple[str, bool]]) -> Host:
     return h
 
 
-def _remedy(addr: str, outside: list[str], reasons: list[str]) -> str:
+def _remedy(addr: str, outside: list[str]) -> str:
     if outside:
         return (f"assign the other functions {addr}'s reset hits to this domain too, as "
                 f"<hostdev managed='yes'>: {', '.join(outside)} (or move the device to a slot "
@@ -170,8 +170,7 @@ def judge(host: Host, domain: str, operation: str, sub_operation: str, xml_text:
         if not hd.resettable:
             missing = [str(x.address) for x in plan.affected
                        if x.address not in mine and not x.function.is_bridge]
-            hd.remedy = _remedy(a, missing if plan.kind is not None else [],
-                                hd.hot_reset_reasons)
+            hd.remedy = _remedy(a, missing if plan.kind is not None else [])
     bad = [h for h in rep.hostdevs if not h.resettable]
     if bad:
         rep.decision = "refuse"
