@@ -27,7 +27,10 @@ ADDRESS_PATTERN = r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$"
 
 
 def _tables():
-    from vfioctl.cli import manpage
+    try:  # the man-page generator moves to vfioctl.buildtools (issue 9)
+        from vfioctl.buildtools import manpage
+    except ImportError:
+        from vfioctl.cli import manpage
     return manpage.COMMON, manpage.DOCUMENTS, manpage.OBJECTS, manpage.parse_type
 
 
