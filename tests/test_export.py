@@ -418,3 +418,18 @@ def test_real_doctor_when_present(build, tmp_path):
     text, _ = _export(build("dual-function"), tmp_path)
     got = _series(text, "vfioctl_doctor_findings")
     assert got and sum(got.values()) > 0
+
+
+def test_cannot_tell_has_no_sample(build):
+    """Not root: some processes' fds unreadable.  Whether a group is held is then
+    unknown, so no hot_reset_possible / vfio_function_held sample is guessed; the
+    capability (which ignores holders) is still known."""
+    from vfioctl.ops.export import metric_families
+    from vfioctl.present.prometheus import render
+    from vfioctl.sysfs.reader import read_host
+    host = read_host(build("dual-function"))
+    host.holders_unreadable = 3
+    text = render(metric_families(host))
+    assert "vfioctl_hot_reset_possible{" not in text
+    assert "vfioctl_vfio_function_held{" not in text
+    assert _series(text, "vfioctl_hot_reset_capable")[(("address", "0000:81:00.0"),)] == 1

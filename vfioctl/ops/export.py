@@ -75,11 +75,12 @@ FAMILIES: dict[str, str] = {
     "iommu_group_viable": "1 when every member of the IOMMU group is bound to a driver that "
                           "leaves it viable for VFIO (vfio-pci, pci-stub, pcieport, none), else 0.",
     "hot_reset_possible": "1 when a slot/bus (hot) reset of this VFIO-bound function would be "
-                          "accepted by the kernel right now in this access mode, else 0.",
+                          "accepted by the kernel right now in this access mode, else 0; no "
+                          "sample when vfioctl cannot tell (unreadable holders or config).",
     "hot_reset_capable": "1 when a hot reset of this VFIO-bound function would be accepted in "
                          "some access mode if no process held any VFIO node (a capability of "
                          "the topology and the drivers: what a VM owning the device can use), "
-                         "else 0.",
+                         "else 0; no sample when vfioctl cannot tell.",
     "function_reset_available": "1 when VFIO would offer a function reset "
                                 "(VFIO_DEVICE_FLAGS_RESET) for this function, 0 when not; no "
                                 "sample when reset_method is absent (cannot tell).",
@@ -147,7 +148,9 @@ class ResetView:
     """One VFIO-bound function's reset picture, computed once per export."""
 
     plan: sc.ResetPlan
-    capable: bool                 # hot reset possible if nothing were held
+    #: hot reset possible if nothing were held; None = cannot tell (issue 8's
+    #: cannot-tell verdicts: config space or sysfs entries vfioctl could not read)
+    capable: bool | None
 
 
 def reset_views(host: Host) -> dict:
@@ -161,11 +164,11 @@ def reset_views(host: Host) -> dict:
         plan = sc.plan_reset(host, fn)
         held_now = bool(host.holders) and any(x.group_holders or x.device_holders
                                               for x in plan.affected)
-        if held_now:
+        cplan = plan
+        if held_now or host.holders is None or host.holders_unreadable:
             quiet = quiet or _without_holders(host)
-            capable = sc.plan_reset(quiet, fn).possible
-        else:
-            capable = plan.possible
+            cplan = sc.plan_reset(quiet, fn)
+        capable = None if cplan.answer == "cannot-tell" else cplan.possible
         out[addr] = ResetView(plan, capable)
     return out
 
@@ -197,8 +200,11 @@ def metric_families(host: Host, findings: Iterable[FindingLike] | None = None,
         if fn.vfio_bound:
             view = views[addr]
             for mode in sc.MODES:
-                hot.add(1 if view.plan.verdicts[mode].possible else 0, address=a, mode=mode)
-            capable.add(1 if view.capable else 0, address=a)
+                v = view.plan.verdicts[mode]
+                if v.answer != "cannot-tell":
+                    hot.add(1 if v.possible else 0, address=a, mode=mode)
+            if view.capable is not None:
+                capable.add(1 if view.capable else 0, address=a)
             if holders_known:
                 g = host.group_of(fn)
                 busy = bool(host.group_holders(g) + host.device_holders(fn))
@@ -266,7 +272,7 @@ def nfd_features(host: Host, views: dict | None = None) -> list[Feature]:
     ns = NFD_NAMESPACE + "/"
     vfio = [f for f in host.functions.values() if f.vfio_bound and not f.is_bridge]
     gpus = [f for f in vfio if f.base_class == 0x03]
-    hot_ok = {f.address for f in vfio if views[f.address].capable}
+    hot_ok = {f.address for f in vfio if views[f.address].capable}  # cannot tell: not counted
     fr_ok = {f.address for f in vfio if function_reset(host, f)[0]}
     feats = []
     if host.iommu_present is not None:
