@@ -100,7 +100,7 @@ def test_a_refused_reset_fails_the_task_with_the_reason(build, tmp_path):
     assert r.returncode == 2                       # the host failed
     assert res["ok"] is False and res["rc"] == 1
     assert "group 14 is not viable: 0000:01:00.1 is bound to snd_hda_intel" in res["msg"]
-    assert "'vfioctl reset-info' lists every reason" in res["msg"]      # vfioctl's hint
+    assert "'vfioctl reset-info 0000:01:00.0' lists every reason" in res["msg"]  # vfioctl's hint
     assert res["error"]["kind"] == "not-possible" and res["error"]["exit_code"] == 1
     assert "group 14 is not viable" in r.stdout                        # shown by ansible
     assert not any(e["op"] == "VFIO_DEVICE_PCI_HOT_RESET" for e in journal(root))

@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from vfioctl.cli import gencomp
+from vfioctl.buildtools import gencomp
+from vfioctl.buildtools.app import app_command
+
+TOP = app_command()
 from vfioctl.testing import scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,13 +97,13 @@ def _fast(*args: str, env=None) -> list[str]:
 @pytest.mark.parametrize("shell", gencomp.SHELLS)
 def test_committed_script_is_fresh(shell):
     path = COMPLETIONS / gencomp.FILENAMES[shell]
-    assert path.read_text() == gencomp.generate(shell), (
-        f"{path} is stale: run python -m vfioctl.cli.gencomp --write completions")
+    assert path.read_text() == gencomp.generate(shell, TOP), (
+        f"{path} is stale: run python -m vfioctl.buildtools completions --write completions")
 
 
 def test_generation_is_deterministic():
     for shell in gencomp.SHELLS:
-        assert gencomp.generate(shell) == gencomp.generate(shell)
+        assert gencomp.generate(shell, TOP) == gencomp.generate(shell, TOP)
 
 
 def test_fast_path_knows_every_command():
@@ -147,7 +150,7 @@ def test_every_command_and_option_is_in_the_script(shell):
 def test_value_kinds_follow_the_app():
     from vfioctl.kernel import BUILTIN
     from vfioctl.model.host import CLASS_FILTERS
-    cli = gencomp.cli_model()
+    cli = gencomp.cli_model(TOP)
     g = {n: o for o in cli.options for n in o.names}
     assert g["--root"].value.kind == "dirs"
     assert g["--format"].value.words == ("auto", "table", "plain")
@@ -166,10 +169,10 @@ def test_value_kinds_follow_the_app():
                 assert c.name in gencomp.DEVICE_KINDS, (
                     f"{c.name} has a DEVICE argument: add it to gencomp.DEVICE_KINDS")
     assert cli.command("groups").args[0].value.source == "groups"
-    # --group of the reset commands is the access-mode flag, not a group number
+    # the access mode is --legacy (a flag); the old --group alias is hidden, not completed
     for cmd in ("reset-info", "hot-reset", "reset", "check"):
-        opt = {n: o for o in cli.command(cmd).options for n in o.names}["--group"]
-        assert not opt.takes_value
+        opts = {n: o for o in cli.command(cmd).options for n in o.names}
+        assert not opts["--legacy"].takes_value and "--group" not in opts
 
 
 # ---------------------------------------------------------------------------
@@ -266,12 +269,12 @@ def bash_complete(line: str, **env) -> list[str]:
 
 
 def test_bash_completes_subcommands():
-    assert bash_complete("vfioctl ") == [c.name for c in gencomp.cli_model().commands]
+    assert bash_complete("vfioctl ") == [c.name for c in gencomp.cli_model(TOP).commands]
     assert bash_complete("vfioctl re") == ["reset-info", "reset"]
     assert bash_complete("vfioctl --demo sh") == ["show"]
     assert bash_complete("vfioctl --format ") == ["auto", "table", "plain"]
     assert bash_complete("vfioctl --format=p") == ["plain"]
-    assert bash_complete("vfioctl check --") == ["--iommufd", "--group", "--json", "--help"]
+    assert bash_complete("vfioctl check --") == ["--iommufd", "--legacy", "--json", "--help"]
 
 
 def test_bash_completes_devices(trees):
@@ -338,7 +341,7 @@ def fish_complete(line: str, **env) -> list[str]:
 
 def test_fish_completes(trees):
     d, g = trees["demo"], trees["gpu-audio-host-driver"]
-    assert set(fish_complete("vfioctl ")) == {c.name for c in gencomp.cli_model().commands}
+    assert set(fish_complete("vfioctl ")) == {c.name for c in gencomp.cli_model(TOP).commands}
     assert fish_complete(f"vfioctl --root {g} hot-reset ") == ["0000:01:00.0"]
     assert fish_complete(f"vfioctl --root={d} show 81:0") == ["81:00.0", "81:00.1"]
     assert fish_complete(f"vfioctl --root {d} show 0000:81:00.0 ") == []
@@ -378,7 +381,7 @@ def zsh_complete(line: str, tmp_path) -> list[str]:
 
 def test_zsh_completes(trees, tmp_path):
     d, g = trees["demo"], trees["gpu-audio-host-driver"]
-    assert zsh_complete("vfioctl ", tmp_path) == [c.name for c in gencomp.cli_model().commands]
+    assert zsh_complete("vfioctl ", tmp_path) == [c.name for c in gencomp.cli_model(TOP).commands]
     assert zsh_complete(f"vfioctl --root {g} hot-reset ", tmp_path) == ["0000:01:00.0"]
     assert zsh_complete(f"vfioctl --root={d} reset 81:", tmp_path) == ["81:00.0", "81:00.1"]
     assert zsh_complete(f"vfioctl --root {d} list -g 4", tmp_path) == [
@@ -398,27 +401,59 @@ def test_detect_shell():
     with pytest.raises(UsageError):
         gencomp.detect_shell(None, {})
     with pytest.raises(UsageError):
-        gencomp.generate("powershell")
+        gencomp.generate("powershell", TOP)
 
 
 def test_install(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("SHELL", "/bin/bash")
-    msg = gencomp.install(None, None)
+    msg = gencomp.install(None, None, TOP)
     p = tmp_path / ".local/share/bash-completion/completions/vfioctl"
-    assert p.read_text() == gencomp.generate("bash")
-    assert str(p) in msg and "\n" not in msg
-    msg = gencomp.install("zsh", None)
-    assert (tmp_path / ".zfunc/_vfioctl").read_text() == gencomp.generate("zsh")
-    assert "fpath" in msg and "\n" not in msg
-    gencomp.install("fish", None)
+    assert p.read_text() == gencomp.generate("bash", TOP)
+    assert str(p) in msg and len(msg.splitlines()) == 2
+    assert f"source {p}" in msg.splitlines()[1]
+    msg = gencomp.install("zsh", None, TOP)
+    assert (tmp_path / ".zfunc/_vfioctl").read_text() == gencomp.generate("zsh", TOP)
+    assert f"fpath=({tmp_path}/.zfunc $fpath); autoload -Uz compinit && compinit" in msg
+    gencomp.install("fish", None, TOP)
     assert (tmp_path / ".config/fish/completions/vfioctl.fish").exists()
     dest = tmp_path / "elsewhere" / "x.bash"
-    assert str(dest) in gencomp.install("bash", str(dest))
-    assert dest.read_text() == gencomp.generate("bash")
+    assert str(dest) in gencomp.install("bash", str(dest), TOP)
+    assert dest.read_text() == gencomp.generate("bash", TOP)
 
 
 def test_module_main(capsys):
-    assert gencomp.main(["fish"]) == 0
-    assert capsys.readouterr().out == gencomp.generate("fish")
-    assert gencomp.main(["tcsh"]) == 2
+    from vfioctl.buildtools.__main__ import main
+    assert main(["completions", "fish"]) == 0
+    assert capsys.readouterr().out == gencomp.generate("fish", TOP)
+    assert main(["completions", "tcsh"]) == 2
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_installed_completion_takes_effect_with_the_printed_line(shell, tmp_path):
+    """Issue 9 item 6: 'vfioctl completion SHELL --install' prints what (if
+    anything) to add; doing exactly that makes the real shell complete vfioctl."""
+    env = _env(HOME=str(tmp_path), SHELL=f"/bin/{shell}")
+    env.pop("XDG_CONFIG_HOME", None)
+    p = subprocess.run([_exe(), "completion", shell, "--install"], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    first, second = p.stdout.strip().splitlines()
+    assert first.startswith(f"installed {shell} completion in {tmp_path}")
+    if shell == "bash":
+        line = re.search(r"(source \S+)$", second).group(1)
+        script = f"{line}; complete -p vfioctl"
+        q = subprocess.run([_shell("bash"), "--norc", "-c", script], capture_output=True,
+                           text=True, env=env, timeout=60)
+        assert q.returncode == 0 and q.stdout.strip().endswith(" vfioctl"), q.stderr
+    elif shell == "zsh":
+        line = second.split("start a new shell: ", 1)[1]
+        assert line.startswith("fpath=(")
+        q = subprocess.run([_shell("zsh"), "-f", "-c", f"{line}; print -r -- $_comps[vfioctl]"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert q.stdout.strip() == "_vfioctl", (q.stdout, q.stderr)
+    else:
+        assert second == "fish loads it in new shells: nothing to add"
+        q = subprocess.run([_shell("fish"), "-c", "complete -C'vfioctl '"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert "hot-reset" in q.stdout.split(), (q.stdout, q.stderr)

@@ -168,7 +168,7 @@ def test_export_usage_errors(build, tmp_path):
 
 
 def test_atomic_replace_never_follows_a_planted_link(tmp_path):
-    from vfioctl.ops import atomicfile
+    from vfioctl.present import atomicfile
     victim = tmp_path / "victim"
     victim.write_text("keep\n")
     d = tmp_path / "d"
@@ -353,7 +353,7 @@ def test_promtool_lints_a_bad_file():
 
 
 def test_alert_rules_file_matches_the_man_page():
-    from vfioctl.cli.fleetman import ALERT_RULES
+    from vfioctl.buildtools.fleetman import ALERT_RULES
     assert (ROOT / "contrib" / "prometheus" / "vfioctl.rules.yml").read_text() == ALERT_RULES
 
 
@@ -368,7 +368,7 @@ def test_alert_rules_are_valid_and_fire():
 
 @needs_promtool
 def test_alert_rules_use_only_exported_families():
-    from vfioctl.cli.fleetman import ALERT_RULES
+    from vfioctl.buildtools.fleetman import ALERT_RULES
     from vfioctl.ops.export import FAMILIES, LABELS, PREFIX
     used = set(re.findall(r"\bvfioctl_[a-z_]+", ALERT_RULES))
     assert used <= {PREFIX + f for f in FAMILIES}, used

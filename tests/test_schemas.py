@@ -102,7 +102,7 @@ def test_the_schema_rejects_what_it_should(json_documents, validators):  # noqa:
 
 
 def test_man_page_names_the_schema():
-    from vfioctl.cli import manpage
+    from vfioctl.buildtools import manpage
     page = manpage.generate("vfioctl-json.5")
     assert "vfioctl/schemas/vfioctl-1.schema.json" in page and "(draft 2020-12)" in page
     assert json.loads(json.dumps(schemas.load()))  # loadable as shipped

@@ -16,7 +16,8 @@ import pytest
 from vfioctl.cli.state import State
 from vfioctl.errors import EXIT_BACKEND, BackendUnavailable, UsageError
 from vfioctl.ops import watch
-from vfioctl.ops.watch import Event, describe, human_line, pyudev_source, run, watch_command
+from vfioctl.ops.watch import Event, describe, pyudev_source, run as watch_run, watch as watch_op
+from vfioctl.present.watch import emitter, human_line
 from vfioctl.present.output import Output
 from vfioctl.sysfs.root import Root
 from vfioctl.testing import scenarios
@@ -30,6 +31,17 @@ F1 = f"{RP}/0000:81:00.1"
 @pytest.fixture
 def root(tmp_path) -> Root:
     return Root(scenarios.build("dual-function", str(tmp_path / "df")))
+
+
+def run(source, root, out, *, json_mode, **kw):
+    """The loop with the CLI's emitter (JSON lines or human lines)."""
+    out.json_mode = json_mode
+    return watch_run(source, root, emitter(out), **kw)
+
+
+def watch_command(st, *, json_mode, count, out, source=None):
+    out.json_mode = json_mode
+    return watch_op(st.root_path(), emit=emitter(out), warn=out.warn, count=count, source=source)
 
 
 def ev(action, subsystem, sys_path, time=T0, **props) -> Event:

@@ -9,11 +9,16 @@ Exit codes (documented in vfioctl(8), EXIT STATUS):
   3  not found: no such PCI function, group or cdev
   4  host error: ROOT has no sys/, sysfs missing or unreadable
   5  permission denied
-  6  refused for safety: not confirmed (no --yes when not interactive, or declined)
+  6  refused for safety: not confirmed (no --yes when not interactive, or declined),
+     or the output channel does not work (nothing was done)
   7  the kernel refused the operation (errno kept in the JSON error object)
   8  the operation ran but verification failed (a function vanished, config unreadable)
   9  backend unavailable (unknown --backend, VFIO nodes missing)
  10  cannot tell: reset-info, check or hot-reset's preflight could not see what the verdict depends on (other users' open files, config space, broken sysfs entries); the message says what, and how to see it (usually: run as root)
+ 11  partly done: a multi-target operation did some targets, then one failed
+     (the report lists done, failed and not-attempted targets)
+ 12  done, but the result could not be written (stdout closed or full): the
+     operation acted; a message says so on stderr when it can
  70  internal error (a bug: please report it; VFIOCTL_DEBUG=1 shows the traceback)
  74  the output could not be written (a full disk, a closed stdout)
 130  interrupted (SIGINT)
@@ -33,6 +38,8 @@ EXIT_KERNEL = 7
 EXIT_VERIFY = 8
 EXIT_BACKEND = 9
 EXIT_CANNOT_TELL = 10
+EXIT_PARTIAL = 11
+EXIT_UNREPORTED = 12
 EXIT_INTERNAL = 70
 EXIT_OUTPUT = 74
 EXIT_INTERRUPTED = 130
@@ -45,11 +52,13 @@ EXIT_CODES = {
     EXIT_NOT_FOUND: "device, group or cdev not found",
     EXIT_HOST: "host root/sysfs missing or unreadable",
     EXIT_PERMISSION: "permission denied",
-    EXIT_REFUSED: "refused for safety (not confirmed)",
+    EXIT_REFUSED: "refused for safety (not confirmed, or the output channel does not work)",
     EXIT_KERNEL: "the kernel refused the operation",
     EXIT_VERIFY: "operation ran but verification failed",
     EXIT_BACKEND: "backend unavailable",
     EXIT_CANNOT_TELL: "cannot tell: what the verdict depends on could not be seen (run as root)",
+    EXIT_PARTIAL: "partly done: some targets done, then one failed",
+    EXIT_UNREPORTED: "done, but the result could not be written",
     EXIT_INTERNAL: "internal error (a bug; VFIOCTL_DEBUG=1 shows the traceback)",
     EXIT_OUTPUT: "the output could not be written (full disk, closed stdout)",
     EXIT_INTERRUPTED: "interrupted (SIGINT)",
@@ -123,3 +132,10 @@ class VerifyFailed(VfioctlError):
 class BackendUnavailable(VfioctlError):
     code = EXIT_BACKEND
     kind = "backend"
+
+
+class PartlyDone(VfioctlError):
+    """Some targets of a multi-target operation were done, then one failed
+    (``details``: done, failed, not_attempted)."""
+    code = EXIT_PARTIAL
+    kind = "partial"

@@ -18,6 +18,7 @@ from vfioctl.kernel.base import KernelError
 from vfioctl.model import scope as sc
 from vfioctl.model.address import PciAddress
 from vfioctl.ops.hotreset import Session, devid_kind, execute_hot_reset
+from vfioctl.ops.reports import TargetResult
 
 STEP_TO_OP = {"open group": "open", "open dependent group": "open", "open cdev": "open",
               "open /dev/iommu": "open", "bind dependent device": "VFIO_DEVICE_BIND_IOMMUFD"}
@@ -62,22 +63,21 @@ def run_row(env, row) -> dict:
 
 def proc_hot_reset(env, k, host, fn, roles, row, obs):
     plan = sc.plan_reset(host, fn)
-    res: dict = {}
+    res = TargetResult(target=str(fn.address), mode=row.mode, kind=plan.kind, affected=[])
     try:
         execute_hot_reset(k, host, plan, row.mode, dry_run=False, no_preflight=True, res=res)
     finally:
-        info = res.get("info")
+        info = res.info
         if info is not None:
             if row.mode == sc.GROUP:
-                obs["info"] = [info["flags"], [[d["address"], d["group_id"]] for d in info["devices"]]]
+                obs["info"] = [info.flags, [[d.address, d.ident] for d in info.devices]]
             else:
-                selfid = next((st.get("result") for st in res.get("steps", [])
-                               if st["op"] == "VFIO_DEVICE_BIND_IOMMUFD"
-                               and st["target"] == str(fn.address)), None)
-                obs["info"] = [info["flags"], [[d["address"],
-                                                devid_kind(d["devid"], d["devid"] == selfid)]
-                                               for d in info["devices"]]]
-        obs["steps"] = [[s["op"], s["target"], s.get("result")] for s in res.get("steps", [])]
+                selfid = next((st.result for st in res.steps
+                               if st.op == "VFIO_DEVICE_BIND_IOMMUFD"
+                               and st.target == str(fn.address)), None)
+                obs["info"] = [info.flags, [[d.address, devid_kind(d.ident, d.ident == selfid)]
+                                            for d in info.devices]]
+        obs["steps"] = [[s.op, s.target, s.result] for s in res.steps]
 
 
 def proc_reset_with(env, k, host, fn, roles, row, obs):

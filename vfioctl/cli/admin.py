@@ -7,11 +7,12 @@ from typing import Optional
 import typer
 from typing import Annotated
 
-from vfioctl.cli.app import _state, app
+from vfioctl.cli.base import _state, app
 
 
 @app.command("completion")
 def completion_cmd(
+    ctx: typer.Context,
     shell: Annotated[Optional[str], typer.Argument(metavar="[SHELL]", help="bash, zsh or fish (default: from $SHELL).")] = None,
     install: Annotated[bool, typer.Option("--install", help="Write the script where the shell looks for it, instead of printing it.")] = False,
 ) -> None:
@@ -21,11 +22,16 @@ def completion_cmd(
     the full CLI: every function for show/reset-info, vfio-bound ones for
     hot-reset/reset/check, group numbers for groups and list --group."""
     import sys
-    from vfioctl.cli import gencomp
+    from vfioctl.buildtools import gencomp
+    from vfioctl.errors import UsageError
+    if _state(ctx).json:
+        raise UsageError("completion prints a shell script: --json does not apply to it",
+                         "drop --json: vfioctl completion bash|zsh|fish")
+    top = ctx.find_root().command
     if install:
-        typer.echo(gencomp.install(shell, None))
+        typer.echo(gencomp.install(shell, None, top=top))
     else:
-        sys.stdout.write(gencomp.generate(gencomp.detect_shell(shell)))
+        sys.stdout.write(gencomp.generate(gencomp.detect_shell(shell), top=top))
 
 
 @app.command("snapshot")
@@ -45,10 +51,7 @@ def snapshot_cmd(
     from vfioctl.ops import snapshot
     st = _state(ctx)
     out = st.out(json_)
-    d = snapshot.snapshot(st, out_path, from_umockdev=from_umockdev, force=force)
-    out.emit(d, lambda c: c.line(
-        f"wrote {d['out']}: {d['report']['files']} files, {d['report']['links']} links"
-        + (f", {len(d['report']['skipped'])} skipped (see --json)" if d['report']['skipped'] else "")))
+    out.report(snapshot.snapshot(st, out_path, from_umockdev=from_umockdev, force=force))
 
 
 @app.command("watch")
@@ -62,11 +65,12 @@ def watch_cmd(
     One line per add/remove/bind/unbind with the function, driver and IOMMU
     group, until Ctrl-C (exit 0) or --count events.  Needs the live host."""
     import gc
-    from vfioctl.ops.watch import watch_command
+    from vfioctl.ops.watch import watch
+    from vfioctl.present.watch import emitter
     gc.enable()  # runs until Ctrl-C: keep the cyclic collector (entry.main turned it off)
     st = _state(ctx)
     out = st.out(json_)
     try:
-        watch_command(st, json_mode=out.json_mode, count=count, out=out)
+        watch(st.root_path(), emit=emitter(out), warn=out.warn, count=count)
     except KeyboardInterrupt:
         raise typer.Exit(0)

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from typing import Annotated
 
-from vfioctl.cli.app import JsonOpt, _state, app
+from vfioctl.cli.base import JsonOpt, _state, app
 
 
 def _doctor_findings(st, host):
@@ -46,13 +46,10 @@ def export_cmd(
     the host.  Run as root for reset capabilities from config space (the
     systemd timer does)."""
     import os
-    import sys
     import time
     from vfioctl.errors import UsageError, VfioctlError
-    from vfioctl.ops import atomicfile, export
-    from vfioctl.present import jsondoc as jd
-    from vfioctl.present import nfd as nfd_fmt
-    from vfioctl.present import prometheus as prom
+    from vfioctl.ops import export
+    from vfioctl.present import fleet
     st = _state(ctx)
     out = st.out(json_)
     if not prometheus and not nfd:
@@ -68,50 +65,15 @@ def export_cmd(
         raise UsageError(f"{nfd}: NFD ignores files whose name starts with a dot",
                          "name it e.g. /etc/kubernetes/node-feature-discovery/features.d/vfioctl")
     now = time.time()
-    t0 = time.perf_counter()
     try:
-        host = st.host()
-        data = export.build(host, findings=_doctor_findings(st, host),
-                            prometheus=bool(prometheus), nfd=bool(nfd))
+        rep = export.export(st.host, prometheus=prometheus, nfd=nfd, started=now,
+                            nfd_expiry=nfd_expiry,
+                            findings_for=lambda host: _doctor_findings(st, host))
     except VfioctlError:
         # keep scrapers informed: the last run failed (the host's series vanish
         # rather than go stale); the NFD file is left to expire
-        if prometheus and prometheus != "-":
-            atomicfile.replace(prometheus, prom.render(
-                export.run_families(timestamp=now, success=False, duration=None)))
+        fleet.write_files(export.failed(prometheus=prometheus, started=now))
         raise
-    duration = time.perf_counter() - t0
-    doc = jd.doc("export", success=True, duration_seconds=round(duration, 6),
-                 prometheus=None, nfd=None, warnings=list(host.warnings))
-    if prometheus:
-        fams = data.families + export.run_families(timestamp=now, success=True,
-                                                   duration=duration)
-        text = prom.render(fams)
-        if prometheus == "-":
-            sys.stdout.write(text)
-            path = "-"
-        else:
-            path = atomicfile.replace(prometheus, text)
-        doc["prometheus"] = {"path": path, "families": len(fams),
-                             "series": sum(len(f.samples) for f in fams)}
-    if nfd:
-        expires = now + nfd_expiry
-        text = nfd_fmt.render(data.features, expires=expires)
-        if nfd == "-":
-            sys.stdout.write(text)
-            path = "-"
-        else:
-            path = atomicfile.replace(nfd, text)
-        doc["nfd"] = {"path": path, "features": len(data.features),
-                      "expiry_time": nfd_fmt.rfc3339(expires)}
-    if "-" in (prometheus, nfd):
-        return
-
-    def human(c):
-        if doc["prometheus"]:
-            p = doc["prometheus"]
-            c.line(f"wrote {p['path']}: {p['series']} series in {p['families']} metric families")
-        if doc["nfd"]:
-            n = doc["nfd"]
-            c.line(f"wrote {n['path']}: {n['features']} features (expire {n['expiry_time']})")
-    out.emit(doc, human)
+    fleet.write_files(rep, stdout=out.stdout)
+    if "-" not in (prometheus, nfd):
+        out.report(rep)

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from typing import Annotated
 
-from vfioctl.cli.app import JsonOpt, _state, app
+from vfioctl.cli.base import JsonOpt, _state, app
 
 
 @app.command("libvirt-hook")
@@ -29,34 +29,19 @@ def libvirt_hook_cmd(
     exit 1 with the reason and remedy on standard error, which libvirt shows.
     Other operations and other domains exit 0.  Reads only."""
     import sys
-    from vfioctl.errors import EXIT_NO
+    from vfioctl.errors import EXIT_NO, UsageError
     from vfioctl.ops import libvirt_hook as lh
+    from vfioctl.present import fleet
     st = _state(ctx)
     out = st.out(json_)
     if operation == "prepare" and sys.stdin.isatty():
-        from vfioctl.errors import UsageError
         raise UsageError("libvirt-hook reads the domain XML on standard input",
                          "pipe it: virsh dumpxml DOMAIN | vfioctl libvirt-hook DOMAIN prepare begin -")
     xml_text = "" if sys.stdin.isatty() else sys.stdin.read(lh.MAX_XML + 1)  # libvirt writes it
-    if operation != "prepare":
-        rep = lh.HookReport(domain, operation, sub_operation or "-", opted_in=False,
-                            decision="skip")
-    else:
-        name, opted, _ = lh.parse_domain(xml_text)
-        rep = (lh.judge(st.host(), domain, operation, sub_operation or "-", xml_text)
-               if opted else lh.HookReport(domain, operation, sub_operation or "-",
-                                           opted_in=False, decision="skip"))
-    doc = lh.report_doc(rep)
-
-    def human(c):
-        if rep.refused:
-            return
-        if rep.opted_in:
-            c.line(f"vfioctl: domain '{domain}': every PCI hostdev can be reset "
-                   f"({', '.join(h.address for h in rep.hostdevs) or 'none'})")
+    rep = lh.hook(st.host, domain, operation, sub_operation or "-", xml_text)
     if rep.refused:
-        sys.stderr.write(rep.message + "\n")
+        out.stderr.write(fleet.refusal(rep))
     if out.json_mode or not rep.refused:
-        out.emit(doc, human)
+        out.report(rep)
     if rep.refused:
         raise typer.Exit(EXIT_NO)

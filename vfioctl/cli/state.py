@@ -44,6 +44,11 @@ class State:
                     self.output.warn(w)
         return self._host
 
+    def kernel(self):
+        """The kernel backend for this root (refused up front when it cannot work)."""
+        from vfioctl.kernel import get_backend
+        return get_backend(self.backend, self.root_path(), shown_root=self.root)
+
     def out(self, json_mode: bool) -> Output:
         self.output = Output(json_mode=json_mode or self.json, fmt=self.fmt, quiet=self.quiet)
         return self.output

@@ -36,9 +36,36 @@ def default_name(root: str) -> str:
     return "real" if os.path.abspath(root) == "/" else "sim"
 
 
-def get_backend(name: str | None, root: str):
+def not_live_reason(root: str) -> str | None:
+    """Why ``root`` cannot be driven by the real backend, or None: a fixture
+    or snapshot root whose VFIO nodes are plain files, not character devices."""
+    import os
+    import stat
+    if os.path.abspath(root) == "/":
+        return None
+    for rel in ("dev/vfio/vfio", "dev/iommu"):
+        try:
+            st = os.lstat(os.path.join(root, rel))
+        except OSError:
+            continue
+        if not stat.S_ISCHR(st.st_mode):
+            return "its VFIO nodes are plain files"
+    return "it is not / (the real backend drives the running kernel)"
+
+
+def get_backend(name: str | None, root: str, *, shown_root: str | None = None):
+    """The backend ``name`` (default: real on /, sim elsewhere) for ``root``.
+
+    ``real`` on a root that is not the live host is refused here, before
+    anything is planned or opened, rather than failing later with ENOTTY."""
     from vfioctl.errors import BackendUnavailable
     name = name or default_name(root)
+    if name == "real":
+        why = not_live_reason(root)
+        if why:
+            raise BackendUnavailable(f"{shown_root or root} is not a live host: {why}",
+                                     "drop --backend real: on a fixture or snapshot root the "
+                                     "simulator (--backend sim) is used")
     if name in BUILTIN:
         mod, cls, _ = BUILTIN[name]
         import importlib

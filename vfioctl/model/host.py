@@ -45,6 +45,11 @@ BASE_CLASS_NAMES = {
     0x12: "accelerator", 0x13: "instrumentation", 0xFF: "unassigned",
 }
 
+# every class name the JSON prints (class_name) is also a --class filter
+for _b, _n in BASE_CLASS_NAMES.items():
+    CLASS_FILTERS.setdefault(_n, ((_b, None),))
+del _b, _n
+
 #: PCIe Capabilities register "Device/Port Type" (PCIe base spec 7.5.3.2).
 PCIE_PORT_TYPES = {
     0x0: "endpoint", 0x1: "legacy-endpoint", 0x4: "root-port",
@@ -130,6 +135,8 @@ class PciFunction:
     config_size: int | None = None
     caps: ResetCaps = UNKNOWN_CAPS
     numa_node: int | None = None
+    #: ``boot_vga``: the firmware's console GPU (VGA-class devices only; None: no attribute)
+    boot_vga: bool | None = None
     #: ``vfio-dev/vfioX`` name (present while bound to a VFIO driver, 6.1+)
     vfio_dev: str | None = None
     #: ``vfio-dev/vfioX/dev`` ("MAJOR:MINOR"); None = kernel without cdev, or noiommu
@@ -164,6 +171,19 @@ class PciFunction:
         v = "????" if self.vendor is None else f"{self.vendor:04x}"
         d = "????" if self.device is None else f"{self.device:04x}"
         return f"{v}:{d}"
+
+    @property
+    def modalias(self) -> str | None:
+        """The ``modalias`` the kernel prints for it (drivers/pci/pci-sysfs.c
+        modalias_show): ``pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X``."""
+        vals = (self.vendor, self.device, self.subsystem_vendor, self.subsystem_device,
+                self.class_code)
+        if any(v is None for v in vals):
+            return None
+        c = self.class_code
+        return (f"pci:v{self.vendor:08X}d{self.device:08X}sv{self.subsystem_vendor:08X}"
+                f"sd{self.subsystem_device:08X}bc{c >> 16:02X}sc{(c >> 8) & 0xFF:02X}"
+                f"i{c & 0xFF:02X}")
 
     def matches_class(self, name: str) -> bool:
         if self.class_code is None:

@@ -479,10 +479,14 @@ def _verdict_group(host: Host, plan: ResetPlan) -> Verdict:
                                 (str(t.address),)))
         v.reasons.extend(_scope_blockers(host, plan, GROUP))
         return v
-    if g.node.rsplit("/", 1)[1] not in host.dev_vfio and t.vfio_bound:
+    if g.node.rsplit("/", 1)[1] not in host.dev_vfio:
+        # the open of the node is the first call: the kernel's first refusal
         v.available = False
-        v.reasons.append(Reason("no-group-node", "open group", "ENOENT",
-                                f"{g.node} does not exist", (str(t.address),)))
+        v.reasons.insert(0, Reason("no-group-node", "open group", "ENOENT",
+                                   f"{g.node} does not exist" + (
+                                       "" if t.vfio_bound else
+                                       " (no function of the group is bound to vfio-pci)"),
+                                   (str(t.address),)))
     # groups to open: the target's, then every other group of the dev_set
     # members in scope (what INFO will list once the reset is possible)
     groups: list[IommuGroup] = [g]

@@ -1,9 +1,10 @@
 """Fleet export: the host as Prometheus metric families and NFD features.
 
-This module only *builds data* from an inspected :class:`Host`; the text
-formats are rendered by :mod:`vfioctl.present.prometheus` and
-:mod:`vfioctl.present.nfd`, and files are replaced atomically by
-:mod:`vfioctl.ops.atomicfile`.  Rules followed (binding-host-fleet.md D.1, D.5):
+This module only *builds data* from an inspected :class:`Host` and returns an
+:class:`~vfioctl.ops.reports.ExportReport`; the text formats are rendered by
+:mod:`vfioctl.present.prometheus` and :mod:`vfioctl.present.nfd`, and the
+files are replaced atomically by :func:`vfioctl.present.fleet.write_files` (the
+output channel of this command).  Rules followed (binding-host-fleet.md D.1, D.5):
 
 * every family is a gauge with HELP text, named ``vfioctl_`` + base units;
 * one series per function, IOMMU group or doctor check/status: labels carry
@@ -21,11 +22,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from vfioctl.model import scope as sc
 from vfioctl.model.host import Host, PciFunction
 from vfioctl.model.resetcap import function_reset
+from vfioctl.ops.reports import ExportReport
 
 PREFIX = "vfioctl_"
 #: NFD label namespace (a qualified-name prefix outside kubernetes.io)
@@ -129,18 +131,6 @@ def vfio_node_kind(host: Host, fn: PciFunction) -> str:
     if host.cdev_node(fn):
         return "cdev"
     return "group"
-
-
-@dataclass
-class Export:
-    """What one export run built."""
-
-    families: list[MetricFamily]
-    features: list[Feature]
-
-    @property
-    def series(self) -> int:
-        return sum(len(f.samples) for f in self.families)
 
 
 @dataclass
@@ -295,8 +285,46 @@ def nfd_features(host: Host, views: dict | None = None) -> list[Feature]:
     return feats
 
 
-def build(host: Host, *, findings: Iterable[FindingLike] | None = None,
-          prometheus: bool = True, nfd: bool = True) -> Export:
+def destination(path: str | None) -> str | None:
+    """A destination as the report keeps it: absolute, ``-`` or None."""
+    import os
+    if not path or path == "-":
+        return path or None
+    return os.path.abspath(path)
+
+
+def export(load_host: Callable[[], Host], *, prometheus: str | None, nfd: str | None,
+           started: float, nfd_expiry: int = 3600,
+           findings_for: Callable[[Host], Iterable[FindingLike] | None] | None = None
+           ) -> ExportReport:
+    """Read the host (``load_host()``) and build what ``vfioctl export`` writes:
+    the host's metric families with the run's own, and its NFD features.
+    ``started`` is the Unix time the run began; ``findings_for(host)`` gives
+    doctor findings (None: no doctor family).  Errors reading the host
+    propagate (typed); the caller then writes :func:`failed`."""
+    import time
+    t0 = time.perf_counter()
+    host = load_host()
+    findings = findings_for(host) if findings_for and prometheus else None
     views = reset_views(host)
-    return Export(families=metric_families(host, findings, views) if prometheus else [],
-                  features=nfd_features(host, views) if nfd else [])
+    fams = metric_families(host, findings, views) if prometheus else []
+    feats = nfd_features(host, views) if nfd else []
+    duration = time.perf_counter() - t0
+    if prometheus:
+        fams += run_families(timestamp=started, success=True, duration=duration)
+    return ExportReport(success=True, timestamp=started, duration=duration, families=fams,
+                        features=feats, prometheus=destination(prometheus),
+                        nfd=destination(nfd), nfd_expires=started + nfd_expiry,
+                        warnings=list(host.warnings))
+
+
+def failed(*, prometheus: str | None, started: float) -> ExportReport:
+    """The run could not read the host: only the last_export families (success 0),
+    so scrapers see the failure and the host's series vanish rather than go
+    stale; the NFD file is not rewritten (its expiry retires it)."""
+    dest = destination(prometheus)
+    return ExportReport(success=False, timestamp=started, duration=None,
+                        families=run_families(timestamp=started, success=False, duration=None)
+                        if dest and dest != "-" else [],
+                        features=[], prometheus=dest if dest != "-" else None, nfd=None,
+                        nfd_expires=started)

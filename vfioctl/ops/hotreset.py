@@ -25,12 +25,9 @@ container/iommufd), failures included.
 from __future__ import annotations
 
 import errno as E
-import os
-import sys
-from dataclasses import dataclass, field
 
 from vfioctl.errors import (
-    EXIT_NO, KernelRefused, NotFoundError, Refused, UsageError, VerifyFailed,
+    EXIT_NO, KernelRefused, PartlyDone, Refused, UsageError, VerifyFailed,
 )
 from vfioctl.kernel.base import (
     HOT_RESET_INFO_HDR, KernelError, VFIO_API_VERSION, VFIO_GROUP_FLAGS_VIABLE,
@@ -41,31 +38,24 @@ from vfioctl.model import scope as sc
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Host, PciFunction
 from vfioctl.ops.explain import refusal
+from vfioctl.ops.reports import (
+    CheckEntry, CheckReport, Confirm, ConfirmRequest, FunctionResetReport, HotResetReport,
+    KernelInfo, Progress, ProgressFn, Step, TargetResult, no_progress,
+)
 from vfioctl.model import nodes
+
+#: the container IOMMU types vfioctl asks for, by their uapi names
+IOMMU_TYPE_NAMES = {VFIO_TYPE1_IOMMU: "VFIO_TYPE1_IOMMU", VFIO_TYPE1v2_IOMMU: "VFIO_TYPE1v2_IOMMU",
+                    VFIO_NOIOMMU_IOMMU: "VFIO_NOIOMMU_IOMMU"}
 
 SIDE_EFFECTS = ("opening a device performs its open-time function reset; closing the last "
                 "open device of a dev_set can trigger a bus reset when a member still needs one")
 
 
-@dataclass
-class Step:
-    op: str
-    target: str
-    note: str = ""
-    result: object = None
-
-    def to_json(self) -> dict:
-        d = {"op": self.op, "target": self.target}
-        if self.note:
-            d["note"] = self.note
-        if self.result is not None:
-            d["result"] = self.result
-        return d
-
-
 def choose_mode(plan: sc.ResetPlan, *, iommufd: bool, group: bool) -> str:
+    """The access mode: forced by ``iommufd`` / ``group`` (the legacy mode), else the plan's default."""
     if iommufd and group:
-        raise UsageError("--iommufd and --group exclude each other", "choose one access mode")
+        raise UsageError("--iommufd and --legacy exclude each other", "choose one access mode")
     if iommufd:
         return sc.IOMMUFD
     if group:
@@ -90,18 +80,6 @@ def describe_devid(v: int) -> str:
     if v == VFIO_PCI_DEVID_OWNED:
         return "OWNED (0)"
     return str(v)
-
-
-def info_to_json(info: HotResetInfo) -> dict:
-    devs = []
-    for d in info.devices:
-        if info.dev_id:
-            devs.append({"address": d.address, "devid": d.ident,
-                         "devid_text": describe_devid(d.ident)})
-        else:
-            devs.append({"address": d.address, "group_id": d.ident})
-    return {"flags": info.flags, "dev_id": info.dev_id, "dev_id_owned": info.dev_id_owned,
-            "devices": devs}
 
 
 # ---------------------------------------------------------------------------
@@ -195,7 +173,7 @@ class Session:
                                     "this kernel's VFIO interface is not supported")
             ext = VFIO_NOIOMMU_IOMMU if noiommu else VFIO_TYPE1v2_IOMMU
             r = self._call("VFIO_CHECK_EXTENSION", str(ext), self.k.VFIO_CHECK_EXTENSION,
-                           self.container, ext)
+                           self.container, ext, note=IOMMU_TYPE_NAMES.get(ext, ""))
             self._iommu_type = ext
             if not self.dry and not r:
                 if not noiommu and self.k.VFIO_CHECK_EXTENSION(self.container, VFIO_TYPE1_IOMMU):
@@ -235,7 +213,7 @@ class Session:
                    container)
         if not getattr(self, "_iommu_set", False):
             self._call("VFIO_SET_IOMMU", str(self._iommu_type), self.k.VFIO_SET_IOMMU, container,
-                       self._iommu_type)
+                       self._iommu_type, note=IOMMU_TYPE_NAMES.get(self._iommu_type, ""))
             self._iommu_set = True
         dfd = self._call("VFIO_GROUP_GET_DEVICE_FD", str(fn.address),
                          self.k.VFIO_GROUP_GET_DEVICE_FD, gfd, str(fn.address),
@@ -284,32 +262,21 @@ class Session:
 
     def pci_hot_reset(self, dfd: int, target: str, group_fds: list[int]) -> None:
         self._call("VFIO_DEVICE_PCI_HOT_RESET", target, self.k.VFIO_DEVICE_PCI_HOT_RESET, dfd,
-                   group_fds, note=f"{len(group_fds)} group fd(s)" if group_fds
+                   group_fds, note=(f"{len(group_fds)} group fd" + ("" if len(group_fds) == 1 else "s")) if group_fds
                    else "zero-length array (iommufd)")
 
 
 # ---------------------------------------------------------------------------
-# confirmation
+# confirmation: the caller's callable decides (ops never prompt)
 
-def interactive() -> bool:
-    try:
-        return sys.stdin.isatty() and sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
+def _confirmed(confirm: Confirm, req: ConfirmRequest) -> None:
+    if not confirm(req):
+        raise Refused("not confirmed; nothing was done", "answer 'y' to proceed, or pass --yes")
 
 
-def confirm(question: str, *, yes: bool, json_mode: bool) -> None:
-    if yes:
-        return
-    if json_mode or not interactive():
-        raise Refused("refusing to act without confirmation"
-                      + (" (--json)" if json_mode else " (not interactive)"),
-                      "pass --yes to confirm, or --dry-run to see what would happen")
-    sys.stderr.write(f"{question} [y/N] ")
-    sys.stderr.flush()
-    ans = sys.stdin.readline().strip().lower()
-    if ans not in ("y", "yes"):
-        raise Refused("not confirmed; nothing was done", "answer 'y' to proceed")
+def is_simulated(kernel) -> bool:
+    """True when ``kernel`` simulates the kernel (nothing real is touched)."""
+    return bool(getattr(kernel, "simulated", getattr(kernel, "name", "") == "sim"))
 
 
 # ---------------------------------------------------------------------------
@@ -358,45 +325,60 @@ def _compare_info(host: Host, plan: sc.ResetPlan, mode: str, info: HotResetInfo)
     return out
 
 
-def kernel_info(st, host: Host, plan: sc.ResetPlan, mode: str, *, dry_run: bool, yes: bool,
-                json_mode: bool, out) -> dict:
-    """``reset-info --kernel``: open only the target, ask INFO, compare."""
-    from vfioctl.kernel import get_backend
+def _no_group(fn: PciFunction) -> UsageError:
+    return UsageError(f"{fn.address} has no IOMMU group: VFIO cannot open it in any mode",
+                      f"only functions in an IOMMU group bound to vfio-pci can be reset; "
+                      f"'vfioctl show {fn.address}' explains")
+
+
+def kernel_info(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_run: bool,
+                confirm: Confirm) -> KernelInfo:
+    """``reset-info --kernel``: open only the target, ask INFO, compare with the prediction."""
     t = plan.target
-    res: dict = {"mode": mode, "backend": None, "dry_run": dry_run, "steps": [], "errno": None,
-                 "flags": None, "devices": [], "agrees": None, "disagreements": []}
-    kernel = get_backend(st.backend, st.root_path())
-    res["backend"] = kernel.name
+    res = KernelInfo(mode=mode, backend=kernel.name, simulated=is_simulated(kernel),
+                     dry_run=dry_run)
     if not t.vfio_bound:
-        res.update(errno=None, step="preflight", explanation=f"{t.address} is not bound to "
-                   "vfio-pci: the kernel can only be asked through an open VFIO device")
+        res.step = "preflight"
+        res.explanation = (f"{t.address} is not bound to vfio-pci: the kernel can only be asked "
+                           "through an open VFIO device")
+        return res
+    if t.iommu_group is None:
+        res.step = "preflight"
+        res.explanation = f"{t.address} has no IOMMU group: VFIO cannot open it"
         return res
     if not dry_run:
-        if not json_mode:
-            out.info(f"reset-info --kernel opens {t.address} ({mode} mode): {SIDE_EFFECTS}.")
-        confirm(f"Open {t.address} (performs its function reset)?", yes=yes, json_mode=json_mode)
+        _confirmed(confirm, ConfirmRequest(
+            command="reset-info --kernel", question=f"Open {t.address} (performs its function reset)?",
+            affected=[str(t.address)], simulated=res.simulated,
+            notes=[f"reset-info --kernel opens {t.address} ({mode} mode): {SIDE_EFFECTS}"]))
     sess = Session(kernel, host, mode, dry_run=dry_run)
+    info = None
     try:
         with sess:
             dfd = sess.open_device(t)
             info = sess.hot_reset_info(dfd, str(t.address))
     except KernelError as e:
-        res.update(errno=E.errorcode.get(e.errno, str(e.errno)), step=e.op,
-                   explanation=str(refusal(e, host)))
+        res.errno = E.errorcode.get(e.errno, str(e.errno))
+        res.step = e.op
+        res.explanation = str(refusal(e, host))
         pred_err = (sc.predict_info_group(host, plan)[0] if mode == sc.GROUP
                     else sc.predict_info_iommufd(host, plan, {t.address})[0])
         if e.op == "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO":
-            res["agrees"] = res["errno"] == pred_err
-            if not res["agrees"]:
-                res["disagreements"].append(f"kernel answered {res['errno']}, predicted "
-                                            f"{pred_err or 'success'}")
+            res.agrees = res.errno == pred_err
+            if not res.agrees:
+                res.disagreements.append(f"kernel answered {res.errno}, predicted "
+                                         f"{pred_err or 'success'}")
+    except KernelRefused as e:      # raised by the session itself (not viable, API version)
+        res.errno = e.details.get("errno")
+        res.step = e.details.get("op") or "open"
+        res.explanation = e.message
     finally:
         kernel.close_all()
-        res["steps"] = [s.to_json() for s in sess.steps]
-    if res["errno"] is None and not dry_run and "step" not in res:
-        res.update(info_to_json(info))
-        res["disagreements"] = _compare_info(host, plan, mode, info)
-        res["agrees"] = not res["disagreements"]
+        res.steps = list(sess.steps)
+    if res.errno is None and res.step is None and info is not None:
+        res.info = info
+        res.disagreements = _compare_info(host, plan, mode, info)
+        res.agrees = not res.disagreements
     return res
 
 
@@ -411,11 +393,11 @@ def _preflight_refusal(plan: sc.ResetPlan, mode: str) -> Refused:
                        "run as root (sudo vfioctl ...) to see everything it depends on; "
                        "--no-preflight lets the kernel decide",
                        code=EXIT_CANNOT_TELL, kind="cannot-tell", step=step)
-    e = Refused(f"a hot reset of {plan.target.address} in {mode} mode would be refused "
-                f"({err or 'refused'} at {step}): {first}",
-                "'vfioctl reset-info' lists every reason; --no-preflight lets the kernel decide",
-                code=EXIT_NO, kind="not-possible", errno=err, step=step)
-    return e
+    return Refused(f"a hot reset of {plan.target.address} in {mode} mode would be refused "
+                   f"({err or 'refused'} at {step}): {first}",
+                   f"'vfioctl reset-info {plan.target.address}' lists every reason; "
+                   "--no-preflight lets the kernel decide",
+                   code=EXIT_NO, kind="not-possible", errno=err, step=step)
 
 
 def plan_targets(host: Host, fns: list[PciFunction]) -> list[sc.ResetPlan]:
@@ -434,8 +416,8 @@ def plan_targets(host: Host, fns: list[PciFunction]) -> list[sc.ResetPlan]:
 
 
 def execute_hot_reset(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_run: bool,
-                      no_preflight: bool, res: dict | None = None) -> dict:
-    """Run one hot reset; returns the result document part.
+                      no_preflight: bool, res: TargetResult | None = None) -> TargetResult:
+    """Run one hot reset and return its :class:`TargetResult`.
 
     Raises :class:`KernelError` (or a refusal) on failure; ``res``, when given,
     is filled as the sequence goes (steps, the kernel's INFO), so callers can
@@ -443,9 +425,8 @@ def execute_hot_reset(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_
     t = plan.target
     sess = Session(kernel, host, mode, dry_run=dry_run)
     if res is None:
-        res = {}
-    res.update({"target": str(t.address), "mode": mode, "steps": [], "info": None,
-                "result": None})
+        res = TargetResult(target=str(t.address), mode=mode, kind=plan.kind,
+                           affected=[str(a.address) for a in plan.affected])
     try:
         with sess:
             dfd = sess.open_device(t)
@@ -453,8 +434,7 @@ def execute_hot_reset(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_
                 for f in plan.verdicts[sc.IOMMUFD].binds[1:]:
                     sess.open_device_cdev(f)
             info = sess.hot_reset_info(dfd, str(t.address))
-            if info is not None:
-                res["info"] = info_to_json(info)
+            res.info = info
             gfds: list[int] = []
             if mode == sc.GROUP:
                 numbers = ([d.ident for d in info.devices] if info is not None
@@ -478,81 +458,102 @@ def execute_hot_reset(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_
                     "process uses them; 'vfioctl reset-info' explains", errno="EINVAL",
                     op="VFIO_DEVICE_GET_PCI_HOT_RESET_INFO")
             sess.pci_hot_reset(dfd, str(t.address), gfds)
-            res["result"] = "dry-run" if dry_run else "reset"
+            res.result = "dry-run" if dry_run else "reset"
     finally:
         kernel.close_all()
-        res["steps"] = [s.to_json() for s in sess.steps]
+        res.steps = list(sess.steps)
     return res
 
 
-def hot_reset(st, host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool, bool],
-              dry_run: bool, yes: bool, no_preflight: bool, json_mode: bool, out) -> dict:
-    from vfioctl.kernel import get_backend
-    from vfioctl.present import jsondoc as jd
-    from vfioctl.present import human
+def hot_reset(kernel, root: str, host: Host, fns: list[PciFunction], *,
+              mode_flags: tuple[bool, bool], dry_run: bool, no_preflight: bool,
+              confirm: Confirm, progress: ProgressFn = no_progress) -> HotResetReport:
+    """Plan, preflight, confirm, reset every target in turn, verify.
+
+    Raises before anything is opened (usage, preflight refusal, not confirmed).
+    Once execution starts it returns a :class:`HotResetReport`: a failing
+    target stops the sequence and is recorded in ``report.error``; the targets
+    before it stay "reset", the ones after it "not-attempted"
+    (``report.status``: done / partial / failed).  Verification problems of a
+    completed run are in ``report.verification``."""
+    for f in fns:
+        if f.iommu_group is None:
+            raise _no_group(f)
     plans = plan_targets(host, fns)
     modes = [choose_mode(p, iommufd=mode_flags[0], group=mode_flags[1]) for p in plans]
-    doc = jd.doc("hot-reset", dry_run=dry_run, side_effects=SIDE_EFFECTS,
-                 resets=[{"plan": jd.plan(host, p), "mode": m} for p, m in zip(plans, modes)],
-                 results=[], verification=[])
-    if not json_mode:
-        c = out.canvas()
-        for p, m in zip(plans, modes):
-            human.render_plan(jd.plan(host, p), c)
-            c.line(f"  mode: {m}")
-    # preflight: refuse before touching anything
+    simulated = is_simulated(kernel)
     if not no_preflight:
         for p, m in zip(plans, modes):
             if not p.verdicts[m].possible:
                 raise _preflight_refusal(p, m)
     affected = sorted({a.address for p in plans for a in p.affected} |
                       {p.target.address for p in plans})
-    kernel = get_backend(st.backend, st.root_path())
+    rep = HotResetReport(
+        host=host, dry_run=dry_run, backend=kernel.name, simulated=simulated,
+        plans=list(zip(plans, modes)),
+        results=[TargetResult(target=str(p.target.address), mode=m, kind=p.kind,
+                              affected=[str(a.address) for a in p.affected])
+                 for p, m in zip(plans, modes)])
     if not dry_run:
-        confirm(f"Reset {len(affected)} function(s): {', '.join(str(a) for a in affected)}?",
-                yes=yes, json_mode=json_mode)
-    doc["backend"] = kernel.name
-    for p, m in zip(plans, modes):
+        _confirmed(confirm, ConfirmRequest(
+            command="hot-reset",
+            question=(f"Reset {len(affected)} function{'' if len(affected) == 1 else 's'}: "
+                      f"{', '.join(str(a) for a in affected)}?"),
+            affected=[str(a) for a in affected], simulated=simulated, plans=rep.plans,
+            notes=[SIDE_EFFECTS], host=host))
+    if dry_run:
+        progress = no_progress      # nothing happens: nothing to report as it happens
+    for (p, m), r in zip(rep.plans, rep.results):
+        progress(Progress("start", r.target, m, simulated, p.kind, len(p.affected)))
         try:
-            r = execute_hot_reset(kernel, host, p, m, dry_run=dry_run, no_preflight=no_preflight)
+            execute_hot_reset(kernel, host, p, m, dry_run=dry_run, no_preflight=no_preflight,
+                              res=r)
         except KernelError as e:
-            ex = refusal(e, host)
-            doc["results"].append({"target": str(p.target.address), "mode": m,
-                                   "result": "error", "error": ex.to_json()})
-            if not json_mode:
-                out.emit(doc, lambda c: None)
-            raise ex
-        doc["results"].append(r)
-        if not json_mode:
-            c = out.canvas()
-            if dry_run:
-                c.line(f"dry run: the steps for {p.target.address} ({m}):")
-                for s in r["steps"]:
-                    c.bullet(human.step_line(s))
-            else:
-                c.line(f"{p.target.address}: {p.kind} reset done ({m} mode), "
-                       f"{len(p.affected)} function(s) reset", "ok")
-    if not dry_run:
-        problems = verify(st.root_path(), affected)
-        doc["verification"] = problems
-        if problems:
-            raise VerifyFailed("the reset ran but verification failed: " + "; ".join(problems),
-                               "check dmesg and 'vfioctl list'; a rescan may be needed",
-                               problems=problems)
-    return doc
+            r.result = "error"
+            r.error = refusal(e, host)
+        except KernelRefused as e:
+            r.result = "error"
+            r.error = e
+        if r.error is not None:
+            rep.error = r.error
+            progress(Progress("failed", r.target, m, simulated, p.kind, len(p.affected),
+                              r.error.message))
+            break
+        progress(Progress("done", r.target, m, simulated, p.kind, len(p.affected)))
+    if rep.error is not None and rep.done and not dry_run:
+        done = ", ".join(rep.done)
+        rep.error = PartlyDone(
+            f"hot reset partly done: {done} reset; {rep.failed[0]} failed: {rep.error.message}",
+            rep.error.hint, done=rep.done, failed=rep.failed,
+            not_attempted=[r.target for r in rep.results if r.result == "not-attempted"])
+    if not dry_run and rep.done:
+        rep.verification = verify(root, [PciAddress.parse(a) if isinstance(a, str) else a
+                                          for a in sorted({x for r in rep.results
+                                                           if r.result == "reset"
+                                                           for x in r.affected + [r.target]})])
+        if rep.verification and rep.error is None:
+            rep.error = verification_error(rep.verification)
+    return rep
 
 
-def function_reset(st, host: Host, fn: PciFunction, *, mode_flags: tuple[bool, bool],
-                   dry_run: bool, yes: bool, json_mode: bool, out) -> dict:
+def verification_error(problems: list[str]) -> VerifyFailed:
+    return VerifyFailed("the reset ran but verification failed: " + "; ".join(problems),
+                        "check dmesg and 'vfioctl list'; a rescan may be needed",
+                        problems=problems)
+
+
+def function_reset(kernel, root: str, host: Host, fn: PciFunction, *,
+                   mode_flags: tuple[bool, bool], dry_run: bool,
+                   confirm: Confirm) -> FunctionResetReport:
     """``vfioctl reset``: VFIO_DEVICE_RESET, refused when the device has no reset."""
-    from vfioctl.kernel import get_backend
-    from vfioctl.present import jsondoc as jd
     plan = sc.plan_reset(host, fn)
     mode = choose_mode(plan, iommufd=mode_flags[0], group=mode_flags[1])
     if not fn.vfio_bound:
         raise Refused(f"{fn.address} is not bound to vfio-pci (driver: {fn.driver or 'none'})",
-                      "bind it to vfio-pci first (driverctl set-override ADDRESS vfio-pci)",
+                      f"bind it to vfio-pci first (driverctl set-override {fn.address} vfio-pci)",
                       code=EXIT_NO, kind="not-possible")
+    if fn.iommu_group is None:
+        raise _no_group(fn)
     v = plan.verdicts[mode]
     setup = [r for r in v.reasons if r.step in (
         "preflight", "open /dev/iommu", "open cdev", "open group", "VFIO_GROUP_GET_STATUS",
@@ -560,7 +561,7 @@ def function_reset(st, host: Host, fn: PciFunction, *, mode_flags: tuple[bool, b
     if setup:
         r = setup[0]
         raise Refused(f"cannot open {fn.address} in {mode} mode: {r.message}",
-                      "'vfioctl show DEVICE' explains the device's state", code=EXIT_NO,
+                      f"'vfioctl show {fn.address}' explains the device's state", code=EXIT_NO,
                       kind="not-possible", errno=r.errno, step=r.step)
     methods = fn.reset_method
     scope_note = None
@@ -568,18 +569,18 @@ def function_reset(st, host: Host, fn: PciFunction, *, mode_flags: tuple[bool, b
             m in ("device_specific", "acpi", "flr", "af_flr", "pm") for m in methods):
         scope_note = (f"{fn.address}'s only reset method is 'bus': it works only while the "
                       "device is alone on its bus, and then resets everything below the bridge")
-    kernel = get_backend(st.backend, st.root_path())
-    doc = jd.doc("reset", target=str(fn.address), mode=mode, dry_run=dry_run,
-                 reset_method=list(methods) if methods is not None else None,
-                 note=scope_note, side_effects=SIDE_EFFECTS, steps=[], result=None)
-    if not json_mode:
-        out.info(f"function reset of {fn.address} ({mode} mode); reset_method: "
-                 f"{' '.join(methods) if methods else '(none listed)'}")
-        if scope_note:
-            out.info(f"note: {scope_note}")
+    rep = FunctionResetReport(
+        host=host, target=str(fn.address), mode=mode, dry_run=dry_run, backend=kernel.name,
+        simulated=is_simulated(kernel), reset_method=list(methods) if methods is not None else None,
+        note=scope_note)
     if not dry_run:
-        confirm(f"Reset {fn.address}?", yes=yes, json_mode=json_mode)
-    doc["backend"] = kernel.name
+        notes = [f"function reset of {fn.address} ({mode} mode); reset_method: "
+                 f"{' '.join(methods) if methods else '(none listed)'}"]
+        if scope_note:
+            notes.append(f"note: {scope_note}")
+        _confirmed(confirm, ConfirmRequest(command="reset", question=f"Reset {fn.address}?",
+                                           affected=[str(fn.address)], simulated=rep.simulated,
+                                           notes=notes))
     sess = Session(kernel, host, mode, dry_run=dry_run)
     try:
         with sess:
@@ -587,36 +588,35 @@ def function_reset(st, host: Host, fn: PciFunction, *, mode_flags: tuple[bool, b
             info = sess._call("VFIO_DEVICE_GET_INFO", str(fn.address), kernel.VFIO_DEVICE_GET_INFO,
                               dfd)
             if not dry_run:
-                doc["device_info"] = {"flags": info.flags, "reset": info.reset,
-                                      "num_regions": info.num_regions, "num_irqs": info.num_irqs}
+                rep.device_info = {"flags": info.flags, "reset": info.reset,
+                                   "num_regions": info.num_regions, "num_irqs": info.num_irqs}
                 if not info.reset:
                     raise KernelRefused(
                         f"{fn.address} reports no function reset (VFIO_DEVICE_FLAGS_RESET is "
                         "clear: no method in its reset_method list worked when it was opened)",
-                        "use 'vfioctl hot-reset' (slot/bus reset) instead",
+                        f"use 'vfioctl hot-reset {fn.address}' (slot/bus reset) instead",
                         op="VFIO_DEVICE_GET_INFO", errno=None)
             sess._call("VFIO_DEVICE_RESET", str(fn.address), kernel.VFIO_DEVICE_RESET, dfd)
     except KernelError as e:
         raise refusal(e, host) from None
     finally:
         kernel.close_all()
-        doc["steps"] = [s.to_json() for s in sess.steps]
-    doc["result"] = "dry-run" if dry_run else "reset"
+        rep.steps = list(sess.steps)
+    rep.result = "dry-run" if dry_run else "reset"
     if not dry_run:
-        problems = verify(st.root_path(), [fn.address])
-        doc["verification"] = problems
-        if problems:
-            raise VerifyFailed("the reset ran but verification failed: " + "; ".join(problems),
-                               "check dmesg and 'vfioctl list'")
-    return doc
+        rep.verification = verify(root, [fn.address])
+        if rep.verification:
+            rep.error = verification_error(rep.verification)
+    return rep
 
 
-def check(host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool, bool]) -> dict:
-    from vfioctl.present import jsondoc as jd
+def check(host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool, bool]) -> CheckReport:
+    """Would a hot reset of each target work now?  One entry per distinct reset;
+    a target inside an earlier target's dev_set and scope is listed in that
+    entry's ``covers`` (one reset does both)."""
     plans = plan_targets(host, fns)
+    asked = [str(f.address) for f in fns]
     entries = []
-    answers: list[str] = []
-    ok = True
     for p in plans:
         forced = mode_flags[0] or mode_flags[1]
         mode = choose_mode(p, iommufd=mode_flags[0], group=mode_flags[1])
@@ -624,19 +624,14 @@ def check(host: Host, fns: list[PciFunction], *, mode_flags: tuple[bool, bool]) 
         good = p.verdicts[mode].possible if forced else bool(possible_modes)
         if not forced and possible_modes and mode not in possible_modes:
             mode = possible_modes[0]
-        ok = ok and good
         answer = "possible" if good else (
             "cannot-tell" if (p.verdicts[mode].cannot_tell if forced else p.cannot_tell)
             else "not-possible")
-        answers.append(answer)
         modes = [mode] if forced or good else list(p.verdicts)
-        entries.append({"target": str(p.target.address), "possible": good, "answer": answer,
-                        "mode": mode,
-                        "possible_modes": possible_modes, "kind": p.kind,
-                        "affected": [str(a.address) for a in p.affected],
-                        "reasons": [] if good else [
-                            dict(r.to_json(), mode=m) for m in modes
-                            for r in p.verdicts[m].reasons]})
-    answer = ("possible" if ok else "not-possible" if "not-possible" in answers
-              else "cannot-tell")
-    return jd.doc("check", possible=ok, answer=answer, resets=entries)
+        in_set = {str(a.address) for a in p.affected if a.in_dev_set} if p.kind else set()
+        covers = [a for a in asked if a in in_set and a != str(p.target.address)]
+        entries.append(CheckEntry(
+            plan=p, possible=good, mode=mode, possible_modes=possible_modes,
+            reasons=[] if good else [(m, r) for m in modes for r in p.verdicts[m].reasons],
+            covers=list(dict.fromkeys(covers)), answer=answer))
+    return CheckReport(host=host, entries=entries)

@@ -29,46 +29,17 @@ from __future__ import annotations
 import copy
 import dataclasses
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from typing import Callable
 
 from vfioctl.errors import UsageError
 from vfioctl.model import scope as sc
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Host
 from vfioctl.model.resetcap import function_reset
+from vfioctl.ops.reports import HookReport, Hostdev
 
 NAMESPACE = "urn:vfioctl:libvirt:1"
 MAX_XML = 16 * 1024 * 1024
-
-
-@dataclass
-class Hostdev:
-    address: str
-    managed: bool
-    function_reset: bool | None = None
-    function_reset_why: str = ""
-    hot_reset: bool = False
-    hot_reset_reasons: list[str] = field(default_factory=list)
-    resettable: bool = False
-    remedy: str | None = None
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class HookReport:
-    domain: str
-    operation: str
-    sub_operation: str
-    opted_in: bool
-    decision: str = "allow"      # allow | refuse | skip
-    hostdevs: list[Hostdev] = field(default_factory=list)
-    message: str | None = None   # what libvirt shows on refusal
-
-    @property
-    def refused(self) -> bool:
-        return self.decision == "refuse"
 
 
 def parse_domain(xml_text: str) -> tuple[str | None, bool, list[tuple[str, bool]]]:
@@ -134,15 +105,22 @@ def _remedy(addr: str, outside: list[str]) -> str:
     return f"'vfioctl reset-info {addr}' and 'vfioctl show {addr}' explain; use a device with FLR"
 
 
-def judge(host: Host, domain: str, operation: str, sub_operation: str, xml_text: str
-          ) -> HookReport:
+def hook(load_host: Callable[[], Host], domain: str, operation: str, sub_operation: str,
+         xml_text: str) -> HookReport:
+    """The decision for one hook call.  Only ``prepare`` of an opted-in domain
+    is judged (and only then is the host read, through ``load_host()``)."""
+    sub_operation = sub_operation or "-"
     if operation != "prepare":
         return HookReport(domain, operation, sub_operation, opted_in=False, decision="skip")
     name, opted, devs = parse_domain(xml_text)
-    rep = HookReport(domain, operation, sub_operation, opted_in=opted)
     if not opted:
-        rep.decision = "skip"
-        return rep
+        return HookReport(domain, operation, sub_operation, opted_in=False, decision="skip")
+    return judge(load_host(), domain, operation, sub_operation, name, devs)
+
+
+def judge(host: Host, domain: str, operation: str, sub_operation: str, name: str | None,
+          devs: list[tuple[str, bool]]) -> HookReport:
+    rep = HookReport(domain, operation, sub_operation, opted_in=True)
     started = as_started(host, devs)
     mine = {PciAddress.parse(a) for a, _ in devs}
     my_groups = {started.functions[a].iommu_group for a in mine if a in started.functions}
@@ -184,11 +162,3 @@ def judge(host: Host, domain: str, operation: str, sub_operation: str, xml_text:
         rep.message = (f"vfioctl: domain '{name or domain}' requires PCI reset availability: "
                        + " | ".join(parts))
     return rep
-
-
-def report_doc(rep: HookReport) -> dict:
-    from vfioctl.present import jsondoc as jd
-    return jd.doc("libvirt-hook", domain=rep.domain, operation=rep.operation,
-                  sub_operation=rep.sub_operation, opted_in=rep.opted_in,
-                  decision=rep.decision, message=rep.message,
-                  hostdevs=[h.to_json() for h in rep.hostdevs])

@@ -26,7 +26,7 @@ import tarfile
 
 from vfioctl import cleanup
 from vfioctl.errors import HostError, UsageError
-from vfioctl.present import jsondoc as jd
+from vfioctl.ops.reports import SnapshotReport
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 MARKER = "VFIOCTL-SNAPSHOT"
@@ -129,7 +129,9 @@ def _write_error(out_abs: str, e: OSError) -> HostError:
                      "check the free space and permissions of OUT's directory")
 
 
-def snapshot(st, out_path: str, *, from_umockdev: str | None, force: bool) -> dict:
+def snapshot(st, out_path: str, *, from_umockdev: str | None, force: bool) -> SnapshotReport:
+    """Write the snapshot of ``st.root_path()`` (``st``: root, demo, root_path() --
+    the CLI's global options) or of a umockdev record to ``out_path``."""
     out_abs = _check_out(st, out_path, force, from_umockdev)
     parent = os.path.dirname(out_abs)
     base = os.path.basename(out_abs)
@@ -184,9 +186,10 @@ def snapshot(st, out_path: str, *, from_umockdev: str | None, force: bool) -> di
     finally:
         cleanup.release(work)
     report = dict(report, dest=None)
-    return jd.doc("snapshot", out=out_abs, tarball=tar,
-                  source=("umockdev:" + os.path.abspath(from_umockdev)) if from_umockdev
-                  else st.root_path(), report=report)
+    return SnapshotReport(out=out_abs, tarball=tar,
+                          source=("umockdev:" + os.path.abspath(from_umockdev)) if from_umockdev
+                          else st.root_path(), files=report["files"], links=report["links"],
+                          skipped=report["skipped"], extra=report)
 
 
 def _filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:

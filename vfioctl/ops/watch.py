@@ -17,7 +17,8 @@ event does not carry (the ``driver`` and ``iommu_group`` links) through a
 ``remove`` the sysfs entry is usually gone already: those fields are then
 ``null``, never guessed.
 
-Output (:func:`run`), one line per event, flushed at once:
+Output (:func:`run` hands each record to an ``emit`` callback; the lines are
+drawn by :mod:`vfioctl.present.watch`), one line per event, flushed at once:
 
 * human: ``HH:MM:SS ACTION SUBSYSTEM ADDRESS  key=value...``, plain aligned
   text (no rich), e.g.
@@ -43,7 +44,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from vfioctl import JSON_SCHEMA
 from vfioctl.errors import BackendUnavailable, UsageError
@@ -253,28 +254,6 @@ def describe(event: Event, root: Root) -> dict:
     }
 
 
-def human_line(rec: dict) -> str:
-    """``12:00:01 bind    pci      0000:81:00.0  driver=vfio-pci  group=11``."""
-    t = rec["time"]
-    try:
-        hms = _dt.datetime.fromisoformat(t).strftime("%H:%M:%S")
-    except (TypeError, ValueError):
-        hms = "??:??:??"
-    parts = [f"{hms} {rec['action']:<7} {rec['subsystem']:<8} {rec['address'] or '?':<12}"]
-    kv = []
-    if rec.get("function") and rec["function"] != rec.get("address"):
-        kv.append(f"function={rec['function']}")
-    if rec.get("driver"):
-        kv.append(f"driver={rec['driver']}")
-    if rec.get("iommu_group") is not None:
-        kv.append(f"group={rec['iommu_group']}")
-    if rec.get("node"):
-        kv.append(f"node={rec['node']}")
-    if kv:
-        parts.append("  ".join(kv))
-    return "  ".join(parts).rstrip()
-
-
 # -- the loop ------------------------------------------------------------------------
 
 def _stopped(stop: Any) -> bool:
@@ -305,16 +284,17 @@ def _sigint_deferred():
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def run(source: Iterable[Event], root: Root, out, *, json_mode: bool,
+def run(source: Iterable[Event], root: Root, emit: Callable[[dict], None], *,
         count: int | None = None, stop: Any = None) -> int:
-    """Print one line per event of ``source`` (see the module doc); return how many.
+    """Hand one record per event of ``source`` to ``emit`` (see the module doc);
+    return how many.
 
     ``count`` ends the loop after that many printed events; ``stop`` (a
     callable returning True, or a ``threading.Event``) is checked before each
     event.  Events whose action is not in :data:`ACTIONS` or whose subsystem
-    is not in :data:`SUBSYSTEMS` are skipped (not counted).  Each line is
-    written whole and flushed; KeyboardInterrupt (Ctrl-C) propagates to the
-    caller only between lines, after the source has been closed.
+    is not in :data:`SUBSYSTEMS` are skipped (not counted).  ``emit`` runs with
+    SIGINT deferred, so each line is written whole; KeyboardInterrupt (Ctrl-C)
+    propagates to the caller only between lines, after the source has been closed.
     """
     n = 0
     if count is not None and count <= 0:
@@ -328,11 +308,7 @@ def run(source: Iterable[Event], root: Root, out, *, json_mode: bool,
                 continue
             rec = describe(ev, root)
             with _sigint_deferred():
-                if json_mode:
-                    out.json_line(rec)
-                else:
-                    out.stdout.write(human_line(rec) + "\n")
-                    out.stdout.flush()
+                emit(rec)
             n += 1
             if count is not None and n >= count:
                 break
@@ -343,28 +319,27 @@ def run(source: Iterable[Event], root: Root, out, *, json_mode: bool,
     return n
 
 
-def watch_command(st, *, json_mode: bool, count: int | None, out,
-                  source: Iterable[Event] | None = None, stop: Any = None) -> int:
-    """``vfioctl watch [--json] [--count N]``: print udev events until Ctrl-C or N events.
+def watch(root: str, *, emit: Callable[[dict], None], warn: Callable[[str], None],
+          count: int | None, source: Iterable[Event] | None = None, stop: Any = None) -> int:
+    """``vfioctl watch [--json] [--count N]``: udev events until Ctrl-C or N events.
 
-    ``st`` is the CLI :class:`~vfioctl.cli.state.State`; the live source is
-    built for its root (which must be ``/``).  ``source`` replaces it (tests).
-    When udevd is not running, raw kernel uevents are shown instead, with a
-    warning.  Returns the number of events printed.
+    The live source is built for ``root`` (which must be ``/``); ``source``
+    replaces it (tests).  When udevd is not running, raw kernel uevents are
+    used instead and ``warn`` is told.  Returns the number of events emitted.
     """
     if count is not None and count < 1:
         raise UsageError(f"--count must be at least 1, not {count}",
                          "omit --count to watch until Ctrl-C")
-    root = Root(st.root_path())
+    r = Root(root)
     if source is None:
         netlink = "udev"
-        if root.live and not udevd_running(root):
+        if r.live and not udevd_running(r):
             netlink = "kernel"
-            out.warn("udevd is not running (no /run/udev/control): showing raw kernel "
-                     "uevents, without udev's properties")
-        source = pyudev_source(root, netlink=netlink, stop=stop)
-    return run(source, root, out, json_mode=json_mode, count=count, stop=stop)
+            warn("udevd is not running (no /run/udev/control): showing raw kernel "
+                 "uevents, without udev's properties")
+        source = pyudev_source(r, netlink=netlink, stop=stop)
+    return run(source, r, emit, count=count, stop=stop)
 
 
-__all__ = ["ACTIONS", "Event", "SUBSYSTEMS", "describe", "human_line", "pyudev_source", "run",
-           "udevd_running", "watch_command"]
+__all__ = ["ACTIONS", "Event", "SUBSYSTEMS", "describe", "pyudev_source", "run",
+           "udevd_running", "watch"]

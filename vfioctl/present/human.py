@@ -6,7 +6,11 @@ can never disagree.
 
 from __future__ import annotations
 
-from vfioctl.present.output import Canvas
+from vfioctl.present.output import Canvas, Col
+
+#: list columns that --hide can remove (ADDRESS always stays)
+LIST_COLUMNS = ("ids", "class", "name", "driver", "group", "vfio", "hot-reset", "held-by",
+                "numa")
 
 
 def _s(v, dash: str = "-") -> str:
@@ -27,7 +31,7 @@ def _vfio_col(f: dict) -> str:
     if v["cdev_node"]:
         parts.append(v["vfio_dev"])
     elif v["vfio_dev"]:
-        parts.append(f"{v['vfio_dev']}(no cdev)")
+        parts.append(f"{v['vfio_dev']} (no-cdev)")
     return " ".join(parts) or "bound"
 
 
@@ -41,23 +45,63 @@ def _name(f: dict) -> str:
     return n or f["class_name"]
 
 
-def render_list(d: dict, c: Canvas) -> None:
+def host_footer(h: dict) -> str:
+    """The host's VFIO state in one line, each part saying what it is about:
+    IOMMU hardware, the iommufd node, vfio's unsafe noiommu parameter."""
+    io = h["iommu"]
+    units = {False: "no IOMMU units", True: "IOMMU units present"}.get(
+        io["units_present"], "IOMMU units unknown")
+    noi = {True: "vfio's unsafe noiommu mode enabled (for devices without an IOMMU)",
+           False: "vfio's unsafe noiommu mode off"}.get(
+        io["enable_unsafe_noiommu_mode"], "vfio not loaded")
+    return f"{units}; /dev/iommu {'present' if io['dev_iommu'] else 'absent'}; {noi}"
+
+
+def _class_col(f: dict) -> str:
+    return f["class_name"] + ("*" if f.get("boot_vga") else "")
+
+
+def render_list(d: dict, c: Canvas, hide: tuple[str, ...] = ()) -> None:
+    cols = [("address", Col("ADDRESS")), ("ids", Col("IDS", drop=3)),
+            ("class", Col("CLASS", drop=2)), ("name", Col("NAME", flex=True)),
+            ("driver", Col("DRIVER")), ("group", Col("GROUP")), ("vfio", Col("VFIO", wrap=True)),
+            ("hot-reset", Col("HOT RESET", drop=5)), ("held-by", Col("HELD BY", wrap=True, drop=4)),
+            ("numa", Col("NUMA", drop=1))]
+    shown = [k for k, _ in cols if k not in hide]
     rows, styles = [], []
+    boot = False
     for f in d["functions"]:
         ids = f"{(f['vendor'] or '?')[2:]}:{(f['device'] or '?')[2:]}"
-        rows.append([f["address"], ids,
-                     _name(f), _s(f["driver"]), _s(f["iommu_group"]), _vfio_col(f),
-                     _s(f["hot_reset"], "none"), _holders(f["holders"])])
+        boot = boot or bool(f.get("boot_vga"))
+        cell = {"address": f["address"], "ids": ids, "class": _class_col(f), "name": _name(f),
+                "driver": _s(f["driver"]), "group": _s(f["iommu_group"]), "vfio": _vfio_col(f),
+                "hot-reset": _s(f["hot_reset"], "none"), "held-by": _holders(f["holders"]),
+                "numa": _s(f.get("numa_node"))}
+        rows.append([cell[k] for k in shown])
         styles.append("ok" if f["vfio"]["bound"] else None)
-    c.table(["ADDRESS", "IDS", "NAME", "DRIVER", "GROUP", "VFIO", "HOT RESET", "HELD BY"],
-            rows, styles)
-    h = d["host"]
-    iommu = "no IOMMU units" if h["iommu"]["units_present"] is False else (
-        "IOMMU on" if h["iommu"]["units_present"] else "IOMMU unknown")
-    c.line(f"{len(rows)} function(s); {iommu}; /dev/iommu "
-           f"{'present' if h['iommu']['dev_iommu'] else 'absent'}; noiommu mode "
-           f"{_s({True: 'on', False: 'off'}.get(h['iommu']['enable_unsafe_noiommu_mode']), 'n/a')}",
+    dropped = c.table([h for k, h in cols if k in shown], rows, styles) or ()
+    if boot and "class" in shown and "CLASS" not in dropped:
+        c.line("* boot_vga: the firmware's console GPU (binding it to vfio-pci blanks the console)",
+               "dim")
+    c.line(f"{len(rows)} function{'' if len(rows) == 1 else 's'}; {host_footer(d['host'])}",
            "dim")
+    _hint(d, c)
+
+
+def _hint(d: dict, c: Canvas) -> None:
+    h = (d.get("host") or {}).get("vfio_hint")
+    if h:
+        c.line(f"note: {h}", "warn")
+
+
+def _group_type(g: dict, long: bool = False) -> str:
+    """The group's type as the kernel reports it; for a noiommu group the kernel
+    reports "unknown" (no IOMMU domain), which is said rather than left bare."""
+    t = _s(g["type"])
+    if g.get("noiommu") and t in ("unknown", "-"):
+        return (f"type {t}: the kernel's word for a noiommu group" if long
+                else f"{t} (noiommu)")
+    return t
 
 
 def render_groups(d: dict, c: Canvas) -> None:
@@ -68,10 +112,13 @@ def render_groups(d: dict, c: Canvas) -> None:
             members += (", " if members else "") + ", ".join(g["other_members"])
         via = "yes" if g["viable"] else "NO: " + ", ".join(
             f"{b['address']} on {b['driver']}" for b in g["viability_blockers"])
-        rows.append([str(g["iommu_group"]), _s(g["type"]), g["node"] if g["node_present"] else "-",
+        rows.append([str(g["iommu_group"]), _group_type(g), g["node"] if g["node_present"] else "-",
                      via, _holders(g["holders"]), members])
         styles.append(None if g["viable"] else "warn")
-    c.table(["GROUP", "TYPE", "NODE", "VIABLE", "HELD BY", "MEMBERS"], rows, styles)
+    if rows:
+        c.table([Col("GROUP"), Col("TYPE", drop=1), Col("NODE"), Col("VIABLE", wrap=True),
+                 Col("HELD BY", wrap=True, drop=2), Col("MEMBERS", wrap=True)], rows, styles)
+    _hint(d, c)
 
 
 def _kvs_function(f: dict) -> list[tuple[str, str]]:
@@ -84,7 +131,6 @@ def _kvs_function(f: dict) -> list[tuple[str, str]]:
           f"{_s(f['subsystem_device'])}, class {_s(f['class'])} {f['class_name']}, " \
           f"rev {_s(f['revision'])})"
     pairs = [
-        ("name", _name(f)),
         ("ids", ids),
         ("driver", _s(f["driver"], "none") + (f" (driver_override: {f['driver_override']})"
                                               if f["driver_override"] else "")),
@@ -92,16 +138,23 @@ def _kvs_function(f: dict) -> list[tuple[str, str]]:
         ("parent bridge", _s(f["parent"], f"none (root bus {f['root_bus']})")),
         ("bus / slot", f"{f['bus']} / {_s(f['slot'], 'no slot')}"),
     ]
+    if f.get("boot_vga"):
+        pairs.append(("boot_vga", "yes: the firmware's console GPU (binding it to vfio-pci "
+                                  "takes the console away)"))
+    if "modules" in f:
+        pairs.append(("kernel modules", ", ".join(f["modules"]) if f["modules"] else (
+            "none match (modules.alias)" if f["modules"] is not None
+            else "unknown (no lib/modules/<release>/modules.alias under the root)")))
     if f["physfn"]:
         pairs.append(("SR-IOV", f"VF of {f['physfn']}"))
     if f["virtfns"] or f.get("sriov_totalvfs"):
-        pairs.append(("SR-IOV", f"PF with {len(f['virtfns'])} VF(s) enabled "
+        pairs.append(("SR-IOV", f"PF with {len(f['virtfns'])} VF{'' if len(f['virtfns']) == 1 else 's'} enabled "
                                 f"(total {_s(f.get('sriov_totalvfs'))}): " +
                       (", ".join(f["virtfns"]) or "-")))
     pairs += [
-        ("numa_node", _s(f["numa_node"])),
+        ("NUMA node", _s(f["numa_node"], "- (not reported)")),
         ("reset_method", " ".join(f["reset_method"]) if f["reset_method"] is not None
-         else "(attribute absent)"),
+         else "absent: " + (f.get("reset_method_note") or "attribute not present")),
         ("FLR / AF FLR / PM reset", f"{tri(rc.get('flr'))} / {tri(rc.get('af_flr'))} / "
                                     f"{tri(rc.get('pm_reset'))}"),
         ("hot reset", _s(f["hot_reset"], "none")),
@@ -125,15 +178,19 @@ def render_plan(p: dict, c: Canvas, *, title: bool = True) -> None:
             f"{p['kind']} reset" if p["kind"] else "not possible"))
     c.line(f"  {p['why']}")
     if p["kind"]:
-        c.line(f"  dev_set: {_s(p['dev_set']['key'])} = "
-               f"{', '.join(p['dev_set']['members']) or '(target not on vfio-pci)'}")
+        if p["dev_set"]["members"]:
+            c.line(f"  dev_set: {_s(p['dev_set']['key'])} = {', '.join(p['dev_set']['members'])}")
+        else:
+            c.line("  dev_set: none (the target is not bound to vfio-pci)")
         rows, styles = [], []
         for a in p["affected"]:
             rows.append([a["address"], _s(a["iommu_group"], "NONE"), _s(a["driver"], "none"),
                          "yes" if a["in_dev_set"] else "NO", _holders(a["holders"])])
             styles.append(None if a["in_dev_set"] else "bad")
-        c.table(["AFFECTED FUNCTION", "GROUP", "DRIVER", "IN DEV_SET", "HELD BY"], rows, styles,
-                title=f"A hot reset hits these {len(rows)} function(s):")
+        c.table([Col("AFFECTED FUNCTION"), Col("GROUP"), Col("DRIVER"), Col("IN DEV_SET"),
+                 Col("HELD BY", wrap=True)], rows, styles,
+                title=(f"A hot reset hits these {len(rows)} functions:" if len(rows) != 1
+                       else "A hot reset hits 1 function:"))
     for mode, v in p["verdicts"].items():
         label = "legacy groups" if mode == "group" else "iommufd (cdev)"
         if v["possible"]:
@@ -164,9 +221,11 @@ def render_show(d: dict, c: Canvas) -> None:
     if g:
         via = "viable" if g["viable"] else "NOT viable: " + ", ".join(
             f"{b['address']} is on {b['driver']}" for b in g["viability_blockers"])
-        c.line(f"IOMMU group {g['iommu_group']} ({_s(g['type'])}): {', '.join(g['members'])} "
+        c.line(f"IOMMU group {g['iommu_group']} ({_group_type(g, long=True)}): "
+               f"{', '.join(g['members'])} "
                f"— {via}")
     render_plan(d["reset"], c)
+    _hint(d, c)
 
 
 def render_reset_info(d: dict, c: Canvas) -> None:
@@ -194,7 +253,11 @@ def render_reset_info(d: dict, c: Canvas) -> None:
 
 
 def render_kernel_info(k: dict, c: Canvas) -> None:
-    c.title(f"Kernel answer ({k['mode']}, backend {k['backend']}):")
+    c.title(f"Kernel answer ({k['mode']}, backend {k['backend']}"
+            + (", simulated" if k.get("simulated") else "") + "):")
+    if k.get("step") == "preflight":
+        c.line(f"  not asked: {k.get('explanation')}", "bad")
+        return
     if k.get("dry_run"):
         c.line("  dry run: nothing was opened; the steps would be:")
         for st in k["steps"]:
@@ -221,3 +284,9 @@ def render_kernel_info(k: dict, c: Canvas) -> None:
             c.line("  DISAGREEMENT with the prediction:", "bad")
             for m in k["disagreements"]:
                 c.bullet(m, "bad")
+
+
+def render_snapshot(d: dict, c: Canvas) -> None:
+    r = d["report"]
+    c.line(f"wrote {d['out']}: {r['files']} files, {r['links']} links"
+           + (f", {len(r['skipped'])} skipped (see --json)" if r["skipped"] else ""))

@@ -33,6 +33,7 @@ def holder(h: Holder) -> dict:
 
 
 def host_summary(host: Host) -> dict:
+    from vfioctl.ops.inspect import vfio_hint
     return {
         "root": host.root,
         "iommu": {"units_present": host.iommu_present, "dev_iommu": host.dev_iommu,
@@ -40,6 +41,7 @@ def host_summary(host: Host) -> dict:
         "dev_vfio": sorted(host.dev_vfio),
         "holders_scanned": host.holders is not None,
         "holders_unreadable_processes": host.holders_unreadable,
+        "vfio_hint": vfio_hint(host),
     }
 
 
@@ -69,6 +71,8 @@ def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
         "physfn": str(fn.physfn) if fn.physfn else None,
         "virtfns": [str(v) for v in fn.virtfns],
         "hot_reset": reset_kind_brief(host, fn),
+        "numa_node": fn.numa_node,
+        "boot_vga": fn.boot_vga,
         "vfio": {
             "bound": bound,
             "group_node": g.node if (g and bound) else None,
@@ -82,7 +86,6 @@ def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
     if not brief:
         d["vfio"]["cdev_devt"] = fn.vfio_dev_devt
         d.update({
-            "numa_node": fn.numa_node,
             "reset_method": list(fn.reset_method) if fn.reset_method is not None else None,
             "sysfs_path": "/sys/" + fn.sysfs_path,
             "header_type": fn.header_type,
@@ -173,3 +176,124 @@ def predicted_info(host: Host, p: sc.ResetPlan) -> dict:
 
 def error(command: str, err) -> dict:
     return doc(command, error=err.to_json())
+
+
+# ---------------------------------------------------------------------------
+# report -> document: the JSON renderer of each report type (vfioctl.ops.reports)
+
+def list_doc(r) -> dict:
+    return doc("list", host=host_summary(r.host),
+               functions=[function(r.host, f, brief=True) for f in r.functions],
+               warnings=list(r.host.warnings))
+
+
+def groups_doc(r) -> dict:
+    return doc("groups", host=host_summary(r.host), groups=[group(r.host, g) for g in r.groups],
+               warnings=list(r.host.warnings))
+
+
+def show_doc(r) -> dict:
+    g = r.host.group_of(r.function)
+    fd = function(r.host, r.function)
+    fd["modules"] = r.modules
+    fd["reset_method_note"] = r.reset_method_note
+    return doc("show", host=host_summary(r.host), function=fd,
+               iommu_group_info=group(r.host, g) if g else None,
+               reset=plan(r.host, r.plan), warnings=list(r.host.warnings))
+
+
+def step(s) -> dict:
+    d = {"op": s.op, "target": s.target}
+    if s.note:
+        d["note"] = s.note
+    if s.result is not None:
+        d["result"] = s.result
+    return d
+
+
+def hot_reset_info(info) -> dict:
+    from vfioctl.ops.hotreset import describe_devid
+    devs = []
+    for d in info.devices:
+        if info.dev_id:
+            devs.append({"address": d.address, "devid": d.ident,
+                         "devid_text": describe_devid(d.ident)})
+        else:
+            devs.append({"address": d.address, "group_id": d.ident})
+    return {"flags": info.flags, "dev_id": info.dev_id, "dev_id_owned": info.dev_id_owned,
+            "devices": devs}
+
+
+def kernel_info(k) -> dict:
+    d = {"mode": k.mode, "backend": k.backend, "simulated": k.simulated, "dry_run": k.dry_run,
+         "steps": [step(s) for s in k.steps], "errno": k.errno, "flags": None, "devices": [],
+         "agrees": k.agrees, "disagreements": list(k.disagreements)}
+    if k.step is not None:
+        d["step"] = k.step
+    if k.explanation is not None:
+        d["explanation"] = k.explanation
+    if k.info is not None:
+        d.update(hot_reset_info(k.info))
+    return d
+
+
+def reset_info_doc(r) -> dict:
+    d = doc("reset-info", target=str(r.function.address), reset=plan(r.host, r.plan),
+            predicted_info=predicted_info(r.host, r.plan), warnings=list(r.host.warnings))
+    if r.kernel is not None:
+        d["kernel"] = kernel_info(r.kernel)
+    return d
+
+
+def check_doc(r) -> dict:
+    entries = []
+    for e in r.entries:
+        p = e.plan
+        entries.append({"target": str(p.target.address), "possible": e.possible,
+                        "answer": e.answer, "mode": e.mode,
+                        "possible_modes": e.possible_modes, "kind": p.kind,
+                        "affected": [str(a.address) for a in p.affected],
+                        "covers": list(e.covers),
+                        "reasons": [dict(reason.to_json(), mode=m) for m, reason in e.reasons]})
+    return doc("check", possible=r.possible, answer=r.answer, resets=entries)
+
+
+def target_result(t) -> dict:
+    d = {"target": t.target, "mode": t.mode, "kind": t.kind, "affected": list(t.affected),
+         "result": t.result, "steps": [step(s) for s in t.steps],
+         "info": hot_reset_info(t.info) if t.info is not None else None}
+    if t.error is not None:
+        d["error"] = t.error.to_json()
+    return d
+
+
+def hot_reset_doc(r) -> dict:
+    from vfioctl.ops.hotreset import SIDE_EFFECTS
+    d = doc("hot-reset", dry_run=r.dry_run, backend=r.backend, simulated=r.simulated,
+            side_effects=SIDE_EFFECTS,
+            resets=[{"plan": plan(r.host, p), "mode": m} for p, m in r.plans],
+            status=r.status, done=r.done, failed=r.failed,
+            not_attempted=[t.target for t in r.results if t.result == "not-attempted"],
+            results=[target_result(t) for t in r.results], verification=list(r.verification))
+    if r.error is not None:
+        d["error"] = r.error.to_json()
+    return d
+
+
+def function_reset_doc(r) -> dict:
+    from vfioctl.ops.hotreset import SIDE_EFFECTS
+    d = doc("reset", target=r.target, mode=r.mode, dry_run=r.dry_run,
+            reset_method=r.reset_method, note=r.note, side_effects=SIDE_EFFECTS,
+            steps=[step(s) for s in r.steps], result=r.result, backend=r.backend,
+            simulated=r.simulated)
+    if r.device_info is not None:
+        d["device_info"] = r.device_info
+    if not r.dry_run:
+        d["verification"] = list(r.verification)
+    if r.error is not None:
+        d["error"] = r.error.to_json()
+    return d
+
+
+def snapshot_doc(r) -> dict:
+    return doc("snapshot", out=r.out, tarball=r.tarball, source=r.source, report=r.extra)

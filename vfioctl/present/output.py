@@ -19,6 +19,104 @@ from vfioctl.model.text import safe
 STYLES = {"ok": "green", "bad": "bold red", "warn": "yellow", "dim": "dim", "head": "bold"}
 
 
+class Col(str):
+    """A table header with its behaviour on a narrow terminal (a plain ``str``
+    header is an essential, unbreakable column):
+
+    * ``flex``: shrinks first, cut with an ellipsis (NAME);
+    * ``wrap``: may wrap between words, never inside one (HELD BY, MEMBERS);
+    * ``drop``: optional, dropped when the rest cannot fit, lowest number first.
+
+    Addresses, ids and node names are never broken: a column that is neither
+    flex nor wrap keeps its full width.
+    """
+
+    flex: bool
+    wrap: bool
+    drop: int
+
+    def __new__(cls, header: str, *, flex: bool = False, wrap: bool = False, drop: int = 0):
+        self = super().__new__(cls, header)
+        self.flex, self.wrap, self.drop = flex, wrap, drop
+        return self
+
+
+FLEX_MIN = 10
+ELLIPSIS = "\u2026"
+
+
+def _attr(h, name, default):
+    return getattr(h, name, default)
+
+
+def fit_columns(headers, rows, width: int | None, edge: int = 0, gap: int = 2):
+    """Which columns to show and how wide, for a terminal ``width`` columns wide
+    (None: no limit).  Returns ``(visible indices, {index: width}, dropped headers)``."""
+    n = len(headers)
+    nat = [max([len(headers[i])] + [len(r[i]) for r in rows]) for i in range(n)]
+
+    def minw(i):
+        h = headers[i]
+        if _attr(h, "flex", False):
+            return min(nat[i], max(len(h), FLEX_MIN))
+        if _attr(h, "wrap", False):
+            return max([len(h)] + [len(t) for r in rows for t in r[i].split()])
+        return nat[i]
+
+    vis = list(range(n))
+    dropped = []
+    widths = {i: nat[i] for i in vis}
+    if width is None:
+        return vis, widths, dropped
+
+    def need(cols, f):
+        return sum(f(i) for i in cols) + gap * (len(cols) - 1) + edge
+
+    order = sorted((i for i in range(n) if _attr(headers[i], "drop", 0)),
+                   key=lambda i: _attr(headers[i], "drop", 0))
+    while need(vis, minw) > width and order:
+        i = order.pop(0)
+        vis.remove(i)
+        dropped.append(str(headers[i]))
+    excess = need(vis, lambda i: nat[i]) - width
+    for kind in ("flex", "wrap"):
+        cands = sorted((i for i in vis if _attr(headers[i], kind, False)), key=lambda i: -nat[i])
+        for i in cands:
+            if excess <= 0:
+                break
+            cut = min(excess, nat[i] - minw(i))
+            widths[i] = nat[i] - cut
+            excess -= cut
+    return vis, widths, dropped
+
+
+def _ellipsize(text: str, w: int) -> str:
+    return text if len(text) <= w else text[:max(w - 1, 0)] + ELLIPSIS
+
+
+def soft_wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` where possible, broken at spaces, else after a
+    "/" (sysfs paths); an address, id or node name is never cut."""
+    import re
+    import textwrap
+    out: list[str] = []
+    for line in textwrap.wrap(text, max(width, 1), break_long_words=False,
+                              break_on_hyphens=False) or [""]:
+        while len(line) > width:
+            cut = [m.end() for m in re.finditer(r"/", line) if m.end() <= width]
+            if not cut:
+                break
+            out.append(line[:cut[-1]])
+            line = line[cut[-1]:]
+        out.append(line)
+    return out
+
+
+def _dropped_note(dropped) -> str:
+    return (f"(narrow terminal: {', '.join(dropped)} not shown; --json shows everything)"
+            if dropped else "")
+
+
 class Canvas:
     def title(self, text: str) -> None: ...
     def line(self, text: str = "", style: str | None = None) -> None: ...
@@ -30,14 +128,24 @@ class Canvas:
 
 
 class PlainCanvas(Canvas):
-    def __init__(self, stream):
+    """Aligned plain text.  ``width`` (from ``COLUMNS`` when set, else none: a
+    pipe gets whole lines) makes tables fit as :func:`fit_columns` says."""
+
+    def __init__(self, stream, width: int | None = None):
         self.s = stream
+        self.width = width
 
     def title(self, text: str) -> None:
         self.s.write(safe(text) + "\n")
 
     def line(self, text: str = "", style: str | None = None) -> None:
-        self.s.write(safe(text) + "\n")
+        text = safe(text)
+        if self.width and len(text) > self.width:
+            indent = " " * (len(text) - len(text.lstrip(" ")) + 2)
+            lines = soft_wrap(text, self.width)
+            text = "\n".join([lines[0]] + [indent + x for x in soft_wrap(
+                " ".join(lines[1:]), self.width - len(indent))]) if len(lines) > 1 else text
+        self.s.write(text + "\n")
 
     def kv(self, pairs) -> None:
         if not pairs:
@@ -45,22 +153,41 @@ class PlainCanvas(Canvas):
         pairs = [(safe(k), safe(v)) for k, v in pairs]
         w = max(len(k) for k, _ in pairs)
         for k, v in pairs:
-            self.s.write(f"  {k + ':':<{w + 1}} {v}\n")
+            lines = soft_wrap(v, self.width - w - 4) if self.width else [v]
+            self.s.write(f"  {k + ':':<{w + 1}} {lines[0]}\n")
+            for more in lines[1:]:
+                self.s.write(f"  {'':<{w + 1}} {more}\n")
 
     def table(self, headers, rows, styles=None, title=None) -> None:
+        import textwrap
         if title:
             self.s.write(safe(title) + "\n")
         rows = [[safe(c) for c in r] for r in rows]
-        cols = len(headers)
-        widths = [len(h) for h in headers]
+        vis, widths, dropped = fit_columns(headers, rows, self.width)
+        last = vis[-1] if vis else None
+
+        def fmt(r) -> list[str]:
+            cells = {}
+            for i in vis:
+                h, w = headers[i], widths[i]
+                if _attr(h, "wrap", False) and len(r[i]) > w:
+                    cells[i] = textwrap.wrap(r[i], w, break_long_words=False,
+                                             break_on_hyphens=False) or [""]
+                elif _attr(h, "flex", False):
+                    cells[i] = [_ellipsize(r[i], w)]
+                else:
+                    cells[i] = [r[i]]
+            height = max(len(c) for c in cells.values()) if cells else 1
+            return ["  ".join((cells[i][k] if k < len(cells[i]) else "").ljust(widths[i])
+                              if i != last else (cells[i][k] if k < len(cells[i]) else "")
+                              for i in vis).rstrip() for k in range(height)]
+        out = fmt([str(h) for h in headers])
         for r in rows:
-            for i in range(cols):
-                widths[i] = max(widths[i], len(r[i]))
-        fmt = lambda r: "  ".join(  # noqa: E731
-            (c.ljust(widths[i]) if i < cols - 1 else c) for i, c in enumerate(r)).rstrip()
-        out = [fmt(headers)]
-        out.extend(fmt(r) for r in rows)
+            out.extend(fmt(r))
+        if dropped:
+            out.extend(soft_wrap(_dropped_note(dropped), self.width or 10**6))
         self.s.write("\n".join(out) + "\n")
+        return dropped
 
     def bullet(self, text: str, style: str | None = None, mark: str = "-") -> None:
         self.s.write(f"  {mark} {safe(text)}\n")
@@ -83,23 +210,47 @@ class RichCanvas(Canvas):
         t = Table(show_header=False, box=None, padding=(0, 1, 0, 2))
         t.add_column(style="bold")
         t.add_column(overflow="fold")
-        from rich.markup import escape
+        from rich.text import Text
+        kw = max((len(k) for k, _ in pairs), default=0)
+        vw = self.c.width - kw - 5
         for k, v in pairs:
-            t.add_row(escape(safe(k)), escape(safe(v)))
+            t.add_row(Text(safe(k)), Text("\n".join(soft_wrap(safe(v), vw))))
         self.c.print(t)
 
     def table(self, headers, rows, styles=None, title=None) -> None:
         from rich.table import Table
         from rich import box
-        from rich.markup import escape
-        t = Table(title=escape(safe(title)) if title else None, box=box.SIMPLE_HEAD,
-                  title_justify="left", pad_edge=False)
-        for h in headers:
-            t.add_column(h, overflow="fold")
-        for i, r in enumerate(rows):
-            st = styles[i] if styles else None
-            t.add_row(*(escape(safe(c)) for c in r), style=STYLES.get(st or "", None))
-        self.c.print(t)
+        from rich.text import Text
+        # a rule under the header, no edges: columns 2 apart, as in plain text
+        rows = [[safe(c) for c in r] for r in rows]
+        vis, widths, dropped = fit_columns(headers, rows, self.c.width)
+        t = Table(title=Text(safe(title)) if title else None, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
+                  show_edge=False, padding=(0, 1, 0, 0))
+        for i in vis:
+            h, w = headers[i], widths[i]
+            if _attr(h, "wrap", False):
+                t.add_column(str(h), width=w, min_width=w, max_width=w, overflow="fold")
+            elif _attr(h, "flex", False):
+                t.add_column(str(h), width=w, min_width=w, max_width=w, overflow="ellipsis",
+                             no_wrap=True)
+            else:
+                t.add_column(str(h), min_width=w, no_wrap=True, overflow="ignore")
+        for k, r in enumerate(rows):
+            st = styles[k] if styles else None
+            # Text, not str: "[vfio-pci]" is data, not rich markup
+            t.add_row(*(Text(r[i]) for i in vis), style=STYLES.get(st or "", None))
+        need = sum(widths[i] for i in vis) + 2 * (len(vis) - 1)
+        width = self.c.width
+        # wider than the terminal only when even the essential columns cannot fit:
+        # then lines are long, but no address, id or node name is broken
+        self.c.width = max(width, need)
+        try:
+            self.c.print(t)
+        finally:
+            self.c.width = width
+        if dropped:
+            self.c.print(_dropped_note(dropped), style="dim", markup=False)
+        return dropped
 
     def bullet(self, text: str, style: str | None = None, mark: str = "-") -> None:
         from rich.text import Text
@@ -122,11 +273,17 @@ class Output:
         self.lines = False      # JSON lines already written (watch)
 
     def canvas(self) -> Canvas:
+        width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else None
         if self.fmt == "table":
-            width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else None
-            return RichCanvas(self.stdout, width=width,
-                              force_terminal=True if not _isatty(self.stdout) else None)
-        return PlainCanvas(self.stdout)
+            # colour only on a terminal or when forced (FORCE_COLOR); NO_COLOR wins (rich)
+            return RichCanvas(self.stdout, width=width)
+        return PlainCanvas(self.stdout, width=width)
+
+    def diag_canvas(self) -> Canvas:
+        """A canvas on stderr, for what is shown before a prompt or during an action."""
+        if self.fmt == "table" and _isatty(self.stderr):
+            return RichCanvas(self.stderr)
+        return PlainCanvas(self.stderr)
 
     def emit(self, document: dict, human: Callable[[Canvas], None]) -> None:
         self.emitted = True
@@ -141,6 +298,15 @@ class Output:
             c = self.canvas()
             human(c)
         self.stdout.flush()
+
+    def report(self, report) -> dict:
+        """Render an operation's report (see :mod:`vfioctl.present`): its JSON
+        document with ``--json``, else its table/plain view.  Returns the document."""
+        from vfioctl.present import renderers
+        to_json, human = renderers(report)
+        d = to_json(report)
+        self.emit(d, lambda c: human(d, c))
+        return d
 
     def json_line(self, document: dict) -> None:
         self.lines = True
@@ -160,14 +326,24 @@ class Output:
         self.stderr.write(f"vfioctl: error: {safe(err.message)}\n")
         if err.hint:
             self.stderr.write(f"vfioctl: hint: {safe(err.hint)}\n")
-        if self.json_mode and not self.emitted:
+        if self.json_mode and not self.emitted and self.stdout is not None:
             from vfioctl.present.jsondoc import error as err_doc
             d = err_doc(command, err)
             # one line unless a person reads it: also a valid line of a JSON-lines stream
             text = (json.dumps(d, indent=2) if _isatty(self.stdout) and not self.lines
                     else json.dumps(d, separators=(",", ":")))
-            self.stdout.write(text + "\n")
-            self.stdout.flush()
+            try:
+                self.stdout.write(text + "\n")
+                self.stdout.flush()
+            except OSError:
+                # stdout is what failed (the message above is on stderr): point it
+                # at /dev/null so the interpreter's final flush cannot fail again
+                try:
+                    null = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(null, self.stdout.fileno())
+                    os.close(null)
+                except (OSError, ValueError, AttributeError):
+                    pass
 
 
 def _isatty(stream) -> bool:

@@ -9,9 +9,9 @@ object (``HOST``, ``FUNCTION``...), selected by the document's ``command`` (or
 every command's output over every fixture against it.
 
 Adding a command's document: add its entry (fields, types, meaning) to
-``DOCUMENTS`` in the man-page source (``vfioctl.cli.manpage``), then run
+``DOCUMENTS`` in the man-page source (``vfioctl.buildtools.manpage``), then run
 ``python -m vfioctl.schemas.generate --write`` and
-``python -m vfioctl.cli.manpage man``.
+``python -m vfioctl.buildtools man man``.
 """
 
 from __future__ import annotations

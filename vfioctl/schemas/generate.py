@@ -1,6 +1,6 @@
 """Generate ``vfioctl-1.schema.json`` from the vfioctl-json(5) tables.
 
-Type notation of the tables (see :func:`vfioctl.cli.manpage.parse_type`):
+Type notation of the tables (see :func:`vfioctl.buildtools.manpage.parse_type`):
 ``string``, ``integer``, ``boolean``, ``number``, ``null``, ``object`` (its
 members follow as ``name.member`` rows), ``T[]``, ``map<T>`` (keys are PCI
 addresses), ``{NAME}`` (an object of the OBJECTS table), alternatives with
@@ -27,10 +27,7 @@ ADDRESS_PATTERN = r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$"
 
 
 def _tables():
-    try:  # the man-page generator moves to vfioctl.buildtools (issue 9)
-        from vfioctl.buildtools import manpage
-    except ImportError:
-        from vfioctl.cli import manpage
+    from vfioctl.buildtools import manpage
     return manpage.COMMON, manpage.DOCUMENTS, manpage.OBJECTS, manpage.parse_type
 
 
@@ -84,6 +81,11 @@ def build() -> dict:
         d["properties"]["schema"] = {"const": JSON_SCHEMA, "description": common[0][2]}
         defs[f"doc.{cmd}"] = d
     commands = [c for c in documents if c != "error"]
+    # documents that carry an error beside their own fields (an acting command
+    # that failed part-way: what was done, then the error)
+    with_error = [c for c in commands if any(p == "error" for p, _, _ in documents[c][1])]
+    by_command = [{"if": {"properties": {"command": {"const": c}}},
+                   "then": {"$ref": f"#/$defs/doc.{c}"}} for c in commands]
     return {
         "$schema": DRAFT,
         "$id": SCHEMA_ID,
@@ -95,11 +97,13 @@ def build() -> dict:
         "required": ["schema", "command"],
         "properties": {"schema": {"const": JSON_SCHEMA}, "command": {"type": "string"}},
         "if": {"required": ["error"]},
-        "then": {"$ref": "#/$defs/doc.error"},
+        "then": {"anyOf": [
+            {"$ref": "#/$defs/doc.error"},
+            {"properties": {"command": {"enum": with_error}}, "allOf": by_command},
+        ]},
         "else": {
             "properties": {"command": {"enum": commands}},
-            "allOf": [{"if": {"properties": {"command": {"const": c}}},
-                       "then": {"$ref": f"#/$defs/doc.{c}"}} for c in commands],
+            "allOf": by_command,
         },
         "$defs": defs,
     }

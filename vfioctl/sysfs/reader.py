@@ -219,8 +219,11 @@ class Reader:
             fn.sriov_totalvfs = _int(root.text(j(real, "sriov_totalvfs")))
             if fn.sriov_totalvfs is not None:
                 fn.sriov_numvfs = _int(root.text(j(real, "sriov_numvfs")))
-            n = _int(root.text(j(real, "numa_node")))
-            fn.numa_node = None if n is None or n < 0 else n
+        n = _int(root.text(j(real, "numa_node")))
+        fn.numa_node = None if n is None or n < 0 else n
+        if fn.base_class == 0x03:   # boot_vga exists only for VGA-class devices
+            b = root.text(j(real, "boot_vga"))
+            fn.boot_vga = None if b is None else b == "1"
         # vfio-dev/vfioX exists only while bound to a VFIO driver; class/vfio-dev
         # names them all in one listing, else look in the device directory
         vname = self._vfio_devs.get(real)

@@ -21,7 +21,8 @@ used as ``--root out`` (or ``Root("out")``) later and on another machine:
 * ``proc/<pid>/comm`` and the ``proc/<pid>/fd/<n>`` links of processes that
   hold ``/dev/vfio/...`` or ``/dev/iommu`` open (the link targets are kept
   verbatim, so they dangle in the copy, as intended);
-* ``proc/cmdline``, ``proc/sys/kernel/tainted``, ``proc/sys/kernel/osrelease``;
+* ``proc/cmdline``, ``proc/sys/kernel/tainted``, ``proc/sys/kernel/osrelease``,
+  and ``lib/modules/<osrelease>/modules.alias`` when present;
 * ``run/udev/data/+pci:<bdf>`` (the udev database's names), when present;
 * ``VFIOCTL-SNAPSHOT``: a small JSON marker (format version, source osrelease,
   time).
@@ -50,7 +51,7 @@ MARKER = "VFIOCTL-SNAPSHOT"
 PCI_DEVICE_FILES = (
     "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "revision",
     "config", "driver_override", "reset_method", "numa_node", "sriov_totalvfs",
-    "sriov_numvfs", "modalias", "label", "enable",
+    "sriov_numvfs", "modalias", "label", "enable", "boot_vga",
     "current_link_speed", "current_link_width", "max_link_speed", "max_link_width",
 )
 #: Write-only attributes recorded as empty placeholders (their *presence* matters).
@@ -384,6 +385,13 @@ class _Recorder:
     def proc_files(self) -> None:
         for rel in PROC_FILES:
             self.copy_file(rel)
+        # lib/modules/<release>/modules.alias: which modules could drive each
+        # function (show's "kernel modules"; bind --driver auto)
+        from vfioctl.sysfs.modalias import kernel_release
+        from vfioctl.sysfs.root import Root
+        rel = kernel_release(Root(self.src))
+        if rel and os.path.isfile(self.s(f"lib/modules/{rel}/modules.alias")):
+            self.copy_file(f"lib/modules/{rel}/modules.alias")
 
 
 def take_snapshot(src_root: str | os.PathLike = "/", dest: str | os.PathLike = "snapshot", *,

@@ -69,6 +69,7 @@ class Fn:
     cdev: bool = True                # vfio-dev/vfioX/dev exists
     physfn: str | None = None
     numa_node: int = -1
+    boot_vga: bool | None = None     # VGA-class devices: the boot_vga attribute (0/1)
     sriov_totalvfs: int | None = None
     noiommu: bool = False            # in a fake vfio-noiommu group (no IOMMU coverage)
 
@@ -89,6 +90,8 @@ class TreeBuilder:
     iommu_units: tuple[str, ...] = ("dmar0",)
     extra: list = field(default_factory=list)  # callables(root) for broken entries
     meta: dict = field(default_factory=dict)
+    #: text of lib/modules/<osrelease>/modules.alias (None: no such file)
+    modules_alias: str | None = None
 
     # -- declaration helpers --
     def fn(self, bdf: str, parent: str | None = None, **kw) -> Fn:
@@ -151,6 +154,8 @@ class TreeBuilder:
             _w(f"{d}/subsystem_device", f"0x{f.subsystem[1]:04x}\n")
             _w(f"{d}/driver_override", f"{f.driver_override or '(null)'}\n")
             _w(f"{d}/numa_node", f"{f.numa_node}\n")
+            if f.boot_vga is not None:
+                _w(f"{d}/boot_vga", f"{int(f.boot_vga)}\n")
             _w(f"{d}/modalias", f"pci:v{f.vendor:08X}d{f.device:08X}sv*sd*bc{f.cls >> 16:02X}"
                                 f"sc{(f.cls >> 8) & 0xFF:02X}i{f.cls & 0xFF:02X}\n")
             _w(f"{d}/config", self._config(f))
@@ -241,7 +246,12 @@ class TreeBuilder:
         # proc: holders and a little context
         proc = os.path.join(root, "proc")
         os.makedirs(f"{proc}/sys/kernel", exist_ok=True)
-        _w(f"{proc}/sys/kernel/osrelease", self.meta.get("osrelease", "6.12.0-vfioctl-fixture") + "\n")
+        release = self.meta.get("osrelease", "6.12.0-vfioctl-fixture")
+        _w(f"{proc}/sys/kernel/osrelease", release + "\n")
+        if self.modules_alias is not None:
+            moddir = os.path.join(self.path, "lib/modules", release)
+            os.makedirs(moddir, exist_ok=True)
+            _w(f"{moddir}/modules.alias", self.modules_alias)
         _w(f"{proc}/sys/kernel/tainted", ("64" if self.noiommu else "0") + "\n")
         _w(f"{proc}/cmdline", self.meta.get("cmdline", "intel_iommu=on") + "\n")
         fdnum: dict[int, int] = {}

@@ -229,9 +229,10 @@ def demo(path: str) -> str:
     Socket 1 (pci0000:80): the dual-function device 0000:81:00.0/.1, a second
     GPU whose audio function is still on snd_hda_intel, a legacy PCI card
     behind a PCIe-to-PCI bridge, and a device without IOMMU coverage used
-    through vfio's unsafe noiommu mode.
+    through vfio's unsafe noiommu mode.  The console is an ASPEED BMC's VGA
+    (boot_vga) behind its PCI bridge; lib/modules holds a modules.alias excerpt.
     """
-    b = TreeBuilder(path, noiommu_param=True, meta={
+    b = TreeBuilder(path, noiommu_param=True, modules_alias=DEMO_MODULES_ALIAS, meta={
         "scenario": "demo", "osrelease": "6.12.48-vfioctl-demo",
         "cmdline": "BOOT_IMAGE=/vmlinuz intel_iommu=on iommu=pt vfio.enable_unsafe_noiommu_mode=1"})
     # socket 0
@@ -250,7 +251,7 @@ def demo(path: str) -> str:
          driver="pcieport", group=5, pcie="downstream-port", bridge=(0x04, 0x04))
     b.fn("0000:03:00.0", "0000:02:00.0", vendor=0x10DE, device=0x2230, cls=0x030000,
          subsystem=(0x10DE, 0x1459), driver="vfio-pci", group=20, multifunction=True,
-         flr=True, reset_method="flr bus", numa_node=0)
+         flr=True, reset_method="flr bus", numa_node=0, boot_vga=False)
     b.fn("0000:03:00.1", "0000:02:00.0", vendor=0x10DE, device=0x1AEF, cls=0x040300,
          subsystem=(0x10DE, 0x1459), driver="vfio-pci", group=20, flr=True,
          reset_method="flr", numa_node=0)
@@ -270,6 +271,13 @@ def demo(path: str) -> str:
         b.fn(f"0000:05:00.{i + 2}", "0000:00:03.0", vendor=0x15B3, device=0x101E,
              cls=0x020000, subsystem=(0x15B3, 0x0016), driver="vfio-pci", group=24 + i,
              flr=True, reset_method="flr", physfn="0000:05:00.0", numa_node=0)
+    # the BMC's VGA: the firmware console (boot_vga), behind the BMC's PCI bridge
+    b.root_port("0000:00:1c.0", 0x06, 0x07, group=7)
+    b.fn("0000:06:00.0", "0000:00:1c.0", vendor=0x1A03, device=0x1150, cls=0x060400,
+         group=31, pcie="pcie-to-pci-bridge", bridge=(0x07, 0x07))
+    b.fn("0000:07:00.0", "0000:06:00.0", vendor=0x1A03, device=0x2000, cls=0x030000,
+         subsystem=(0x15D9, 0x1B95), driver="ast", group=31, pcie=None, boot_vga=True,
+         numa_node=0)
     b.fn("0000:00:1f.0", None, vendor=0x8086, device=0xA1C8, cls=0x060100, driver=None,
          group=30, multifunction=True, pcie=None)
     b.fn("0000:00:1f.4", None, vendor=0x8086, device=0xA1A3, cls=0x0C0500, driver="i801_smbus",
@@ -285,7 +293,7 @@ def demo(path: str) -> str:
     b.root_port("0000:80:02.0", 0x82, group=43)
     b.fn("0000:82:00.0", "0000:80:02.0", vendor=0x10DE, device=0x2204, cls=0x030000,
          subsystem=(0x1043, 0x87B3), driver="vfio-pci", group=44, multifunction=True,
-         reset_method="bus", numa_node=1)
+         reset_method="bus", numa_node=1, boot_vga=False)
     b.fn("0000:82:00.1", "0000:80:02.0", vendor=0x10DE, device=0x1AEF, cls=0x040300,
          subsystem=(0x1043, 0x87B3), driver="snd_hda_intel", group=44, numa_node=1)
     b.root_port("0000:80:03.0", 0x83, 0x84, group=45)
@@ -307,6 +315,26 @@ def demo(path: str) -> str:
     with open(ids, "rb") as src, open(os.path.join(root, "usr/share/misc/pci.ids"), "wb") as dst:
         dst.write(src.read())
     return root
+
+
+#: An excerpt of a distribution kernel's modules.alias for the demo's devices.
+DEMO_MODULES_ALIAS = """\
+# Aliases extracted from modules themselves.
+alias pci:v00008086d000010FBsv*sd*bc*sc*i* ixgbe
+alias pci:v000010DEd*sv*sd*bc03sc*i* nouveau
+alias pci:v000010DEd*sv*sd*bc04sc03i* snd_hda_intel
+alias pci:v*d*sv*sd*bc04sc03i00* snd_hda_intel
+alias pci:v00001A03d00002000sv*sd*bc*sc*i* ast
+alias pci:v0000144Dd0000A80Asv*sd*bc*sc*i* nvme
+alias pci:v*d*sv*sd*bc01sc08i02* nvme
+alias pci:v000015B3d0000101Dsv*sd*bc*sc*i* mlx5_core
+alias pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_core
+alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci
+alias pci:v00001D0Fd0000EC20sv*sd*bc*sc*i* ena
+alias pci:v000013F6d00000111sv*sd*bc*sc*i* snd_cmipci
+alias pci:v00008086d00000B25sv*sd*bc*sc*i* idxd
+alias pci:v00008086d0000A1A3sv*sd*bc0Csc05i* i2c_i801
+"""
 
 
 @scenario("qemu-q35")

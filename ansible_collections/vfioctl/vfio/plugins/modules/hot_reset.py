@@ -17,7 +17,9 @@ description:
   - vfioctl refuses before opening anything when the kernel would refuse (a function in
     scope not bound to vfio-pci, a group held by a running VM...); the task then fails
     with vfioctl's reason and hint, and rc is vfioctl's exit status (1 not possible,
-    3 not found, 7 the kernel refused, 8 verification failed...; see vfioctl(8)).
+    3 not found, 7 the kernel refused, 8 verification failed, 11 partly done...;
+    see vfioctl(8)).  When some targets were reset before one failed, the failure
+    also carries done, failed and not_attempted.
   - In check mode vfioctl runs with C(--dry-run) - it opens nothing and returns the
     steps it would take; changed then says a reset would be done.
   - Reports C(changed) only when a reset was done.
@@ -30,9 +32,10 @@ options:
   mode:
     description:
       - VFIO access mode. C(auto) lets vfioctl choose (iommufd when every device has a
-        usable cdev, else legacy groups).
+        usable cdev, else legacy groups). C(legacy) is the group/container mode
+        (vfioctl C(--legacy)); C(group) is its old name.
     type: str
-    choices: [auto, group, iommufd]
+    choices: [auto, legacy, group, iommufd]
     default: auto
   executable:
     description: Path of the vfioctl command (default - searched on PATH).
@@ -109,18 +112,22 @@ from ansible_collections.vfioctl.vfio.plugins.module_utils.vfioctl import (
 def main():
     spec = dict(COMMON_ARGS)
     spec.update(devices=dict(type="list", elements="str", required=True),
-                mode=dict(type="str", choices=["auto", "group", "iommufd"], default="auto"))
+                mode=dict(type="str", choices=["auto", "legacy", "group", "iommufd"],
+                          default="auto"))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     if not module.params["devices"]:
         module.fail_json(msg="devices must name at least one device", rc=2)
     args = ["hot-reset"] + module.params["devices"] + ["--yes", "--json"]
-    if module.params["mode"] != "auto":
-        args.append("--" + module.params["mode"])
+    mode = module.params["mode"]
+    if mode != "auto":
+        args.append("--legacy" if mode in ("legacy", "group") else "--" + mode)
     if module.check_mode:
         args.append("--dry-run")
     rc, doc, err = run_json(module, args)
     if rc != 0 or "error" in doc:
-        fail_from(module, rc, doc, err)
+        partial = {k: doc[k] for k in ("done", "failed", "not_attempted")
+                   if k in doc}
+        fail_from(module, rc, doc, err, **partial)
     results = doc.get("results", [])
     done = [r for r in results if r.get("result") == "reset"]
     affected = sorted({a["address"] for e in doc.get("resets", [])

@@ -8,6 +8,15 @@ which skips dot-files, ignore it), ``fsync``s it, renames it over ``path`` and
 partial one.  On any error the temporary file is removed and the old file is
 left as it was.  The temporary file is created with ``O_EXCL|O_NOFOLLOW`` so a
 planted symlink cannot redirect the write.
+
+Why in ``present`` (issue 9's layering): what ``vfioctl export`` writes is a
+rendering of its report (the Prometheus exposition format and the NFD
+features format, :mod:`.prometheus` and :mod:`.nfd`), so the files are an
+output channel beside standard output.  The operation (``vfioctl.ops.export``)
+only builds the data and must not import the renderers; writing the rendered
+text therefore happens here, called from :func:`vfioctl.present.fleet.write_files`.  Nothing under
+``--root`` is ever written: the destinations are the paths given on the
+command line.
 """
 
 from __future__ import annotations

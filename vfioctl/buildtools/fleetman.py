@@ -1,7 +1,7 @@
 """Man-page text for the fleet integrations (export metrics, alerting rules,
 NFD features, systemd units, libvirt hook, Ansible) and the JSON Schema.
 
-Kept apart from :mod:`vfioctl.cli.manpage`, which calls :func:`fleet_sections`
+Kept apart from :mod:`vfioctl.buildtools.manpage`, which calls :func:`fleet_sections`
 (vfioctl(8)) and :func:`schema_section` (vfioctl-json(5)).  The alerting rules
 are also shipped as ``contrib/prometheus/vfioctl.rules.yml``; the tests check
 that file equals :data:`ALERT_RULES` and run ``promtool check rules`` and
@@ -162,12 +162,15 @@ Every document of this page is described by a JSON Schema (draft 2020-12) shippe
 the package as vfioctl/schemas/vfioctl-1.schema.json; print its installed path
 with: python3 -c 'import vfioctl.schemas as s; print(s.path())'. It is generated
 from the tables of this page, one definition per document (doc.list,
-doc.export...) and per object, selected by the command field (or error). It is
+doc.export...) and per object, selected by the command field; a document with
+an error member is an error document, or, for the acting commands that report
+what was done before failing (hot-reset, reset), their own document. It is
 open, as the versioning rule requires: unknown members are allowed. Validate a
 document with, for example: vfioctl list --json | check-jsonschema --schemafile
 PATH - (or python3 -m jsonschema). To add a command's document, add its fields
-to the DOCUMENTS table of vfioctl.cli.manpage and run python -m
-vfioctl.schemas.generate --write: the page, the schema and the tests follow."""
+to the DOCUMENTS table of vfioctl.buildtools.manpage and run python -m
+vfioctl.buildtools man man and python -m vfioctl.schemas.generate --write: the
+page, the schema and the tests follow."""
 
 
 def schema_section(r) -> None:
