@@ -41,6 +41,9 @@ _vfioctl_value() {  # COMMAND OPTION VALUE OPTPREFIX; fails when OPTION takes no
         list:--hide) _vfioctl_words "$3" "$4" ids class name driver group vfio hot-reset held-by numa ;;
         snapshot:--from-umockdev) _vfioctl_files -f "$3" "$4" ;;
         watch:--count) : ;;
+        tree:--group|tree:-g) _vfioctl_dyn groups "$3" "$4" ;;
+        tree:--class|tree:-c) _vfioctl_words "$3" "$4" accelerator audio bridge communication crypto display docking gpu input instrumentation intelligent-io memory multimedia network nic nvme processor satellite serial-bus signal-processing storage system unassigned unclassified usb wireless ;;
+        tree:--driver|tree:-d) : ;;
         export:--prometheus) _vfioctl_files -f "$3" "$4" ;;
         export:--nfd) _vfioctl_files -f "$3" "$4" ;;
         export:--nfd-expiry) : ;;
@@ -96,6 +99,7 @@ _vfioctl() {
                 list:--group|list:-g|list:--class|list:-c|list:--driver|list:-d|list:--hide) skip=1 ;;
                 snapshot:--from-umockdev) skip=1 ;;
                 watch:--count) skip=1 ;;
+                tree:--group|tree:-g|tree:--class|tree:-c|tree:--driver|tree:-d) skip=1 ;;
                 export:--prometheus|export:--nfd|export:--nfd-expiry) skip=1 ;;
                 *:-*) ;;
                 *) npos=$((npos + 1)) ;;
@@ -112,7 +116,7 @@ _vfioctl() {
         if [[ $cur == -* ]]; then
             _vfioctl_words "$cur" "" --root --demo --backend --format --quiet -q --json --version --install-completion --show-completion --help -h
         else
-            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch export libvirt-hook
+            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch tree doctor export libvirt-hook
         fi
     else
         case $cmd in
@@ -198,6 +202,24 @@ _vfioctl() {
                 ;;
             watch)
                 _vfioctl_words "$cur" "" --count --json --help -h
+                ;;
+            tree)
+                if [[ $cur == -* ]]; then
+                    _vfioctl_words "$cur" "" --vfio --group -g --class -c --driver -d --all -a --ascii --dot --json --help -h
+                else
+                    case $npos in
+                        *) _vfioctl_dyn devices "$cur" '' ;;
+                    esac
+                fi
+                ;;
+            doctor)
+                if [[ $cur == -* ]]; then
+                    _vfioctl_words "$cur" "" --no-host --verbose -v --json --help -h
+                else
+                    case $npos in
+                        *) _vfioctl_dyn devices "$cur" '' ;;
+                    esac
+                fi
                 ;;
             export)
                 _vfioctl_words "$cur" "" --prometheus --nfd --nfd-expiry --json --help -h

@@ -37,6 +37,8 @@ function __vfioctl_parse --description 'vfioctl: subcommand, positional count, -
                     set i (math $i + 1)
                 case watch:--count
                     set i (math $i + 1)
+                case tree:--group tree:-g tree:--class tree:-c tree:--driver tree:-d
+                    set i (math $i + 1)
                 case export:--prometheus export:--nfd export:--nfd-expiry
                     set i (math $i + 1)
                 case '*:-*'
@@ -99,6 +101,8 @@ complete -c vfioctl -n '__vfioctl_using -' -a check -d 'Would a hot reset of the
 complete -c vfioctl -n '__vfioctl_using -' -a completion -d 'Print (or --install) the shell completion script for bash, zsh or fish'
 complete -c vfioctl -n '__vfioctl_using -' -a snapshot -d 'Write the part of sysfs, /dev and /proc that vfioctl reads, usable as --root'
 complete -c vfioctl -n '__vfioctl_using -' -a watch -d 'Live udev events for PCI functions, VFIO groups and vfio-dev cdevs'
+complete -c vfioctl -n '__vfioctl_using -' -a tree -d 'The PCI hierarchy as a tree, with the reset scope of each DEVICE drawn on it'
+complete -c vfioctl -n '__vfioctl_using -' -a doctor -d 'Will device assignment and reset work on this host, and if not, what to do'
 complete -c vfioctl -n '__vfioctl_using -' -a export -d 'Export the host\'s VFIO state for Prometheus (node_exporter) and Kubernetes NFD'
 complete -c vfioctl -n '__vfioctl_using -' -a libvirt-hook -d 'libvirt qemu hook: refuse to prepare an opted-in domain whose PCI hostdevs cannot be reset'
 
@@ -173,6 +177,25 @@ complete -c vfioctl -n '__vfioctl_using snapshot 0' -F -d 'OUT'
 complete -c vfioctl -n '__vfioctl_using watch' -l count -x -d 'Stop after N events'
 complete -c vfioctl -n '__vfioctl_using watch' -l json -d 'One JSON object per line (JSON lines, schema vfioctl/1)'
 complete -c vfioctl -n '__vfioctl_using watch' -s h -l help -d 'Show this message and exit'
+
+# vfioctl tree
+complete -c vfioctl -n '__vfioctl_using tree' -l vfio -d 'Only functions bound to vfio-pci (or a variant), with the path to their root'
+complete -c vfioctl -n '__vfioctl_using tree' -s g -l group -x -a '(__vfioctl_dyn groups)' -d 'Only members of IOMMU group N, with the path to their root'
+complete -c vfioctl -n '__vfioctl_using tree' -s c -l class -x -a 'accelerator audio bridge communication crypto display docking gpu input instrumentation intelligent-io memory multimedia network nic nvme processor satellite serial-bus signal-processing storage system unassigned unclassified usb wireless' -d 'Only this class (as list --class; repeatable), with the path to the root'
+complete -c vfioctl -n '__vfioctl_using tree' -s d -l driver -x -d 'Only functions bound to this driver (\'none\' for unbound)'
+complete -c vfioctl -n '__vfioctl_using tree' -s a -l all -d 'With DEVICE: also the root complexes that do not hold it'
+complete -c vfioctl -n '__vfioctl_using tree' -l ascii -d 'Draw with ASCII only (the default when the locale or output is not UTF-8)'
+complete -c vfioctl -n '__vfioctl_using tree' -l dot -d 'Print a Graphviz (DOT) picture instead: IOMMU groups as clusters, the reset scope highlighted (\'| dot -Tsvg\')'
+complete -c vfioctl -n '__vfioctl_using tree' -l json -d 'Print one JSON document (schema vfioctl/1)'
+complete -c vfioctl -n '__vfioctl_using tree' -s h -l help -d 'Show this message and exit'
+complete -c vfioctl -n '__vfioctl_using tree 0+' -a '(__vfioctl_dyn devices)' -d 'PCI function'
+
+# vfioctl doctor
+complete -c vfioctl -n '__vfioctl_using doctor' -l no-host -d 'Skip the host checks; only the device checks'
+complete -c vfioctl -n '__vfioctl_using doctor' -s v -l verbose -d 'Show the evidence and remedy of every finding'
+complete -c vfioctl -n '__vfioctl_using doctor' -l json -d 'Print one JSON document (schema vfioctl/1)'
+complete -c vfioctl -n '__vfioctl_using doctor' -s h -l help -d 'Show this message and exit'
+complete -c vfioctl -n '__vfioctl_using doctor 0+' -a '(__vfioctl_dyn devices)' -d 'PCI function'
 
 # vfioctl export
 complete -c vfioctl -n '__vfioctl_using export' -l prometheus -r -F -d 'Write metrics for node_exporter\'s textfile collector to PATH (a .prom file in its --collector.textfile.directory), atomically; - prints them'

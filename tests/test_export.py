@@ -6,6 +6,7 @@ prometheus-node-exporter), served by node_exporter itself."""
 from __future__ import annotations
 
 import calendar
+import json
 import os
 import re
 import shutil
@@ -135,6 +136,13 @@ def test_bounded_cardinality(build, tmp_path):
     for name, fam in fams.items():
         keys = {k for s in fam.samples for k in s.labels}
         assert not keys & {"pid", "comm", "message", "reason"}, name
+        if name == "vfioctl_doctor_findings":
+            # one series per doctor check and status: the checks are a fixed set
+            # of the code (about 20), whatever the number of devices
+            assert keys == {"check", "status"}
+            checks = {s.labels["check"] for s in fam.samples}
+            assert len(fam.samples) == 4 * len(checks) and len(checks) <= 32
+            continue
         assert len(fam.samples) <= 2 * nfun + 1, name
 
 
@@ -413,11 +421,21 @@ def test_doctor_findings_plug_in_by_check_and_status(build, tmp_path, monkeypatc
     assert "subject" not in text
 
 
-def test_real_doctor_when_present(build, tmp_path):
-    pytest.importorskip("vfioctl.ops.doctor", reason="vfioctl doctor (issue 11) not merged")
-    text, _ = _export(build("dual-function"), tmp_path)
+def test_real_doctor_findings_are_exported(build, tmp_path, cli):
+    """The real vfioctl doctor: the family counts exactly what 'vfioctl doctor
+    --json' finds on the same root, per check and status."""
+    from collections import Counter
+    root = build("dual-function")
+    text, _ = _export(root, tmp_path)
     got = _series(text, "vfioctl_doctor_findings")
-    assert got and sum(got.values()) > 0
+    r = cli(["--root", root, "doctor", "--json"])
+    want = Counter((f["check"], f["status"]) for f in json.loads(r.out)["findings"])
+    assert want and sum(got.values()) == sum(want.values())
+    for (check, status), n in want.items():
+        assert got[(("check", check), ("status", status))] == n
+    for (labels), n in got.items():
+        d = dict(labels)
+        assert n == want.get((d["check"], d["status"]), 0)
 
 
 def test_cannot_tell_has_no_sample(build):

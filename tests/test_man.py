@@ -218,9 +218,10 @@ def _commands_for(root_args: list[str], listing: dict, mutate: bool) -> list[lis
     fns = [f["address"] for f in listing["functions"]]
     vfio = [f["address"] for f in listing["functions"] if f["vfio"]["bound"]]
     cmds = [["list"], ["list", "--vfio"], ["groups"], ["show", "0000:ff:1f.7"],
-            ["groups", "999"], ["check"], ["show", "not-an-address"]]
+            ["groups", "999"], ["check"], ["show", "not-an-address"], ["doctor"]]
     if vfio:
-        cmds.append(["check", *vfio])
+        cmds += [["check", *vfio], ["tree", vfio[0]], ["tree", "--vfio", *vfio]]
+    cmds.append(["tree"])
     if not mutate:
         for a in fns:
             cmds += [["show", a], ["reset-info", a]]

@@ -3,7 +3,7 @@
 Exit codes (documented in vfioctl(8), EXIT STATUS):
 
   0  success (for reset-info/check: a hot reset is possible)
-  1  the answer is "no": reset-info/check found a hot reset impossible, or
+  1  the answer is "no": reset-info/check found a hot reset impossible, doctor a failure, or
      hot-reset/reset refused before opening anything (kind "not-possible")
   2  usage error: bad option, malformed or ambiguous DEVICE
   3  not found: no such PCI function, group or cdev
@@ -14,11 +14,12 @@ Exit codes (documented in vfioctl(8), EXIT STATUS):
   7  the kernel refused the operation (errno kept in the JSON error object)
   8  the operation ran but verification failed (a function vanished, config unreadable)
   9  backend unavailable (unknown --backend, VFIO nodes missing)
- 10  cannot tell: reset-info, check or hot-reset's preflight could not see what the verdict depends on (other users' open files, config space, broken sysfs entries); the message says what, and how to see it (usually: run as root)
+ 10  cannot tell: reset-info, check or hot-reset's preflight could not see what the verdict depends on (other users' open files, config space, broken sysfs entries), or doctor's worst finding is "cannot tell"; the message says what, and how to see it (usually: run as root)
  11  partly done: a multi-target operation did some targets, then one failed
      (the report lists done, failed and not-attempted targets)
  12  done, but the result could not be written (stdout closed or full): the
      operation acted; a message says so on stderr when it can
+ 13  doctor: the worst finding is a warning (no failure)
  70  internal error (a bug: please report it; VFIOCTL_DEBUG=1 shows the traceback)
  74  the output could not be written (a full disk, a closed stdout)
 130  interrupted (SIGINT)
@@ -40,6 +41,7 @@ EXIT_BACKEND = 9
 EXIT_CANNOT_TELL = 10
 EXIT_PARTIAL = 11
 EXIT_UNREPORTED = 12
+EXIT_DOCTOR_WARN = 13
 EXIT_INTERNAL = 70
 EXIT_OUTPUT = 74
 EXIT_INTERRUPTED = 130
@@ -59,6 +61,7 @@ EXIT_CODES = {
     EXIT_CANNOT_TELL: "cannot tell: what the verdict depends on could not be seen (run as root)",
     EXIT_PARTIAL: "partly done: some targets done, then one failed",
     EXIT_UNREPORTED: "done, but the result could not be written",
+    EXIT_DOCTOR_WARN: "doctor: the worst finding is a warning",
     EXIT_INTERNAL: "internal error (a bug; VFIOCTL_DEBUG=1 shows the traceback)",
     EXIT_OUTPUT: "the output could not be written (full disk, closed stdout)",
     EXIT_INTERRUPTED: "interrupted (SIGINT)",

@@ -30,7 +30,8 @@ PLACES = (
 )
 TARGETS = ("OUTSIDE", "/sys/bus/pci/devices", "/proc", "../../../../../../../../OUTSIDE_REL",
            "LOOP")
-COMMANDS = (["list", "--json"], ["reset-info", "81:00.0", "--json"])
+COMMANDS = (["list", "--json"], ["reset-info", "81:00.0", "--json"],
+            ["tree", "81:00.0", "--all", "--json"])
 
 
 def _plant(root: str, rel: str, target: str, outside: str) -> None:
@@ -100,7 +101,8 @@ def _replace(root: str, rel: str, kind: str) -> None:
 
 @pytest.mark.parametrize("cmd", (["list", "--json"], ["show", "81:00.0", "--json"],
                                  ["reset-info", "81:00.0", "--json"],
-                                 ["check", "81:00.0", "--json"]), ids=lambda c: c[0])
+                                 ["check", "81:00.0", "--json"],
+                                 ["tree", "81:00.0", "--all", "--json"]), ids=lambda c: c[0])
 @pytest.mark.parametrize("kind", ("fifo", "huge", "dir"))
 @pytest.mark.parametrize("rel", FILES)
 def test_odd_files_never_block_nor_blow_up(tree, rel, kind, cmd):
@@ -465,6 +467,30 @@ def test_control_characters_are_escaped(tree, case, cmd, fmt):
             assert bad not in r.out and bad not in r.err, (bad, r.out)
 
 
+@pytest.mark.parametrize("fmt", ("text", "dot"))
+@pytest.mark.parametrize("case", sorted(INJECT))
+def test_tree_escapes_control_characters(tree, case, fmt):
+    """tree draws its own text and DOT (not through a canvas): the same rule."""
+    root = tree("held-group")
+    rel, text = INJECT[case]
+    if case == "comm":
+        text = "qemu\x1b[41m\x07\n"   # ASCII: read as is (non-ASCII becomes U+FFFD)
+    p = os.path.join(root, rel)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    with open(p, "w") as f:
+        f.write(text)
+    r = run(["--root", root, "tree", "--all", "81:00.1"] + (["--dot"] if fmt == "dot" else []),
+            env={"NO_COLOR": "1", "LANG": "C.UTF-8", "COLUMNS": "100"})
+    check(r, root=root, outside=None, json_mode=False, codes=(0,))
+    assert "0000:81:00.1" in r.out
+    for bad in ("\x1b]0;", "\x1b[2J", "\x1b[31m", "\x1b[41m", "\x1b[5m", "\x1b[8m", "\x07",
+                "\u202e"):
+        assert bad not in r.out and bad not in r.err, (bad, r.out)
+    if case == "comm":
+        shown = r.out.replace("\\\\", "\\") if fmt == "dot" else r.out   # DOT quotes \\
+        assert "qemu\\x1b[41m\\x07" in shown   # shown escaped, not dropped
+
+
 def test_json_keeps_the_exact_text(tree):
     root = tree("held-group")
     with open(os.path.join(root, "proc/4242/comm"), "w") as f:
@@ -480,7 +506,7 @@ def test_broken_entry_on_the_reset_bus_is_cannot_tell(tree, outside):
     os.symlink("../../../devices/pci0000:80/0000:80:01.0/0000:81:00.5",
                os.path.join(root, "sys/bus/pci/devices/0000:81:00.5"))
     for cmd, code in ((["check", "81:00.0"], 10), (["reset-info", "81:00.0"], 10),
-                      (["hot-reset", "81:00.0", "--yes"], 10)):
+                      (["hot-reset", "81:00.0", "--yes"], 10), (["tree", "81:00.0"], 0)):
         for j in (True, False):
             r = run(["--root", root] + cmd + (["--json"] if j else []))
             check(r, root=root, outside=None, json_mode=j, codes=(code,))
@@ -488,6 +514,12 @@ def test_broken_entry_on_the_reset_bus_is_cannot_tell(tree, outside):
                 or cmd[0] == "hot-reset"
             if j and cmd[0] == "check":
                 assert r.json()["answer"] == "cannot-tell"
+            if cmd[0] == "tree":   # a picture: exit 0, but the verdict drawn is cannot tell
+                if j:
+                    assert r.json()["resets"][0]["answer"] == "cannot-tell"
+                else:
+                    assert "CANNOT TELL" in r.out and "POSSIBLE" not in r.out
+                    assert ": possible" not in r.out
 
 
 # ---------------------------------------------------------------------------

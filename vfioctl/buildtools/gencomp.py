@@ -52,6 +52,8 @@ USER_PATHS = {
 DEVICE_KINDS = {
     "show": "devices",
     "reset-info": "devices",
+    "doctor": "devices",
+    "tree": "devices",
     "hot-reset": "vfio-devices",
     "reset": "vfio-devices",
     "check": "vfio-devices",

@@ -287,6 +287,14 @@ EXAMPLES = (
      "vfioctl hot-reset --iommufd --yes 0000:81:00.0"),
     ("In a script: is a hot reset possible?",
      "vfioctl check --json 0000:81:00.0 0000:82:00.0 | jq .possible"),
+    ("Will device assignment and reset work here, and what to do if not:",
+     "vfioctl doctor"),
+    ("Only the checks of one device, with every piece of evidence:",
+     "vfioctl doctor --no-host --verbose 0000:81:00.0"),
+    ("See what a hot reset of a device would hit, drawn on the PCI tree:",
+     "vfioctl tree 0000:82:00.0"),
+    ("The same as a Graphviz picture:",
+     "vfioctl tree 0000:82:00.0 --dot | dot -Tsvg > reset.svg"),
     ("Refresh the metrics node_exporter serves and the node's NFD features (what "
      "vfioctl-export.timer runs):",
      "vfioctl export --prometheus /var/lib/prometheus/node-exporter/vfioctl.prom "
@@ -700,6 +708,58 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
         ("assumptions", "string[]", "What the prediction assumes because sysfs cannot "
                                     "show it."),
     ],
+    "TREE_NODE": [
+        ("type", "string", "root-complex (a root bus container), slot (a physical slot: "
+                           "the functions in it are its children) or function."),
+        ("name", "string", "pci0000:00 for a root complex, the slot name, or the "
+                           "function's address."),
+        ("role", "string|null", "Functions: host-bridge, root-port, "
+                                "switch-upstream-port, switch-downstream-port, "
+                                "pcie-to-pci-bridge, pci-to-pcie-bridge, endpoint, "
+                                "legacy-endpoint, rc-integrated-endpoint, "
+                                "rc-event-collector, vf, pci-bridge or pci-device "
+                                "(conventional PCI). When the configuration space "
+                                "could not be read far enough (not root), a bridge "
+                                "bound to pcieport gets its port role from its place "
+                                "in the tree (pcieport binds only root and switch "
+                                "ports); otherwise bridge or function: cannot tell. "
+                                "Null for other nodes."),
+        ("matched", "boolean", "The function passes the filters; false for a node kept "
+                               "only as the path to a match, a reset scope, or for "
+                               "nodes that are not functions."),
+        ("function", "{FUNCTION}|null", "Functions: the same object as list prints "
+                                        "(without the fields marked show only)."),
+        ("hotplug_slot", "{TREE_SLOT}|null", "Slots: the slot."),
+        ("root_complex", "object|null", "Root complexes: domain and root bus."),
+        ("root_complex.domain", "string", "PCI domain, DDDD."),
+        ("root_complex.root_bus", "string", "The root bus, DDDD:BB."),
+        ("marks", "{TREE_MARK}[]", "What the resets drawn on the tree do to this node."),
+        ("children", "{TREE_NODE}[]", "Nodes below: the functions on a bridge's "
+                                      "secondary bus (through their slot when they are "
+                                      "in one), a PF's VFs; in address order."),
+    ],
+    "TREE_SLOT": [
+        ("name", "string", "Slot name (/sys/bus/pci/slots/NAME)."),
+        ("address", "string", "The slot's bus and device, DDDD:BB:DD."),
+        ("hotplug", "boolean", "The slot has hotplug controls."),
+        ("module", "string|null", "The hotplug driver's module, when the slot links "
+                                  "it."),
+        ("reset_capable", "boolean", "A slot reset is possible (a pciehp slot: "
+                                     "reset_slot)."),
+    ],
+    "TREE_MARK": [
+        ("scope", "integer", "Which reset: an index into the document's resets."),
+        ("target", "boolean", "This is the DEVICE the reset was asked for."),
+        ("hit", "boolean", "The reset hits this function (it is in the reset scope)."),
+        ("in_dev_set", "boolean|null", "For a hit function: it is in the target's "
+                                       "dev_set; null for nodes not hit."),
+        ("blocks", "boolean", "A hit function that makes the kernel refuse: outside "
+                              "the dev_set, or held by a process."),
+        ("held_by", "{HOLDER}[]", "For a hit function: processes holding its group "
+                                  "node or cdev."),
+        ("reset_point", "string|null", "bus on the bridge whose secondary bus is reset; "
+                                       "slot on the slot that is reset; else null."),
+    ],
     "AFFECTED": [
         ("address", "string", ADDR + "."),
         ("iommu_group", "integer|null", "Its IOMMU group."),
@@ -828,6 +888,36 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
                              "not-attempted (an earlier target failed, so this one was "
                              "left alone)."),
     ],
+    "FINDING": [
+        ("check", "string", "Stable check id (kebab-case): iommu-firmware, iommu-kernel, "
+                            "interrupt-remapping, unsafe-interrupts, acs-override, "
+                            "default-domain, module-vfio, module-vfio-pci, "
+                            "module-vfio-iommu-type1, module-iommufd, dev-vfio-vfio, "
+                            "dev-iommu, vfio-cdev, noiommu, dev-vfio-permissions (host); "
+                            "group-viable, config-alive, power-state, reset-function, "
+                            "qemu-reset, reset-collateral, boot-vga, reset-quirk, holders "
+                            "(device)."),
+        ("subject", "string", "host, or the " + ADDR + " the finding is about."),
+        ("status", "string", "pass, warn, fail, or cannot-tell (vfioctl could not see what "
+                             "it needed, for example not root; never reported as a pass)."),
+        ("meaning", "string", "What the finding means, in one sentence."),
+        ("evidence", "{EVIDENCE}[]", "What was read to reach it."),
+        ("remedy", "string|null", "What to do: a command, a kernel parameter for the CPU "
+                                  "vendor, or a firmware setting; null when nothing is to "
+                                  "be done."),
+    ],
+    "EVIDENCE": [
+        ("path", "string", "The file read, as the kernel names it (/proc/cmdline, "
+                           "/sys/bus/pci/devices/ADDRESS/reset_method), or hot reset for "
+                           "a prediction."),
+        ("value", "string", "What was found there (absent when the file does not exist)."),
+    ],
+    "DOCTOR_COUNTS": [
+        ("pass", "integer", "Findings that pass."),
+        ("warn", "integer", "Warnings."),
+        ("fail", "integer", "Failures."),
+        ("cannot-tell", "integer", "Findings vfioctl could not decide."),
+    ],
     "SNAPSHOT_REPORT": [
         ("files", "integer", "Regular files written."),
         ("links", "integer", "Symbolic links written."),
@@ -940,6 +1030,19 @@ DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
                                "compares."),
         ("warnings", "string[]", "Problems met while reading the host."),
     ]),
+    "tree": ("vfioctl tree --json: the PCI hierarchy as a nested "
+             "tree, with the reset of each DEVICE drawn on it.", [
+        ("host", "{HOST}", "The host summary."),
+        ("roots", "{TREE_NODE}[]", "One node per root complex shown, in name order."),
+        ("resets", "{PLAN}[]", "The prediction for each DEVICE, in argument order (what "
+                               "reset-info --json prints as reset); marks refer to them "
+                               "by index."),
+        ("hidden_root_complexes", "string[]", "Root complexes left out because they hold "
+                                              "none of the DEVICEs (--all shows them)."),
+        ("filtered", "boolean", "A filter (--vfio, --class, --group, --driver) pruned the "
+                                "tree."),
+        ("warnings", "string[]", "Problems met while reading the host."),
+    ]),
     "hot-reset": ("vfioctl hot-reset --json: the resets planned and what was done.", [
         ("dry_run", "boolean", "--dry-run was given: nothing was opened."),
         ("side_effects", "string", "The side effects of opening and closing devices."),
@@ -982,6 +1085,21 @@ DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("answer", "string", "possible; not-possible when one reset is known to be "
                              "refused (exit 1); else cannot-tell (exit 10)."),
         ("resets", "{CHECK_ENTRY}[]", "One entry per distinct reset."),
+    ]),
+    "doctor": ("vfioctl doctor --json: host and device findings (reads only). The exit "
+               "status follows the worst finding: 0 pass, 10 cannot-tell, 13 warn, 1 fail.", [
+        ("root", "string", "The filesystem root that was read."),
+        ("cpu_vendor", "string|null", "vendor_id of /proc/cpuinfo (GenuineIntel, "
+                                      "AuthenticAMD...); null when unknown."),
+        ("devices", "string[]", "The functions checked: the DEVICE arguments, else every "
+                                "function bound to vfio-pci or overridden to it and every "
+                                "known reset-quirk device."),
+        ("worst", "string", "The worst status: fail, warn, cannot-tell or pass (in that "
+                            "order)."),
+        ("exit_code", "integer", "The exit status the command returns."),
+        ("counts", "{DOCTOR_COUNTS}", "Findings per status."),
+        ("findings", "{FINDING}[]", "Host findings first, then each device's."),
+        ("warnings", "string[]", "Problems met while reading the host."),
     ]),
     "snapshot": ("vfioctl snapshot --json: what was written.", [
         ("out", "string", "The directory or tarball written (absolute path)."),
@@ -1093,7 +1211,8 @@ def _expand(fields, prefix: str, acc: dict[str, set[str]], depth: int = 0,
 
 def _expand_type(p: str, typ: str, acc: dict[str, set[str]], depth: int,
                  owners: dict | None = None) -> None:
-    if depth > 12:
+    levels = p.count(_NESTING)
+    if depth - 2 * levels > 12:
         raise ValueError(f"recursive JSON documentation at {p}")
     for jt, inner in parse_type(typ):
         acc.setdefault(p, set()).add(jt)
@@ -1105,7 +1224,15 @@ def _expand_type(p: str, typ: str, acc: dict[str, set[str]], depth: int,
             _expand_type(p + ".<address>", inner[4:], acc, depth + 1, owners)
         elif inner.startswith("{"):
             name = inner[1:-1]
+            if name in NESTED and levels > NESTED[name]:
+                continue   # listed this deep; deeper levels repeat the same fields
             _expand(OBJECTS[name], p, acc, depth + 1, name, owners)
+
+
+#: objects that nest themselves (through ``children``) -> how many levels deep
+#: their key paths are listed for the tests
+NESTED = {"TREE_NODE": 24}
+_NESTING = "children[]"
 
 
 def documented_paths(command: str) -> dict[str, set[str]]:
@@ -1181,6 +1308,8 @@ def gen_vfioctl_json5() -> str:
              "{iommu_group, viability_blockers}'"),
             ("The functions a hot reset would hit:",
              "vfioctl reset-info --json 81:00.0 | jq -r '.reset.affected[].address'"),
+            ("The path from every VFIO function to its root complex, as JSON:",
+             "vfioctl tree --vfio --json | jq '.roots[].children'"),
             ("The reasons a hot reset is refused:",
              "vfioctl check --json 81:00.0 | jq -r '.resets[].reasons[].message'")):
         r.tp(esc(text), "")

@@ -6,6 +6,8 @@ the report to the output sink -- see ``vfioctl/present/__init__.py``):
 * :mod:`.inspection`  list, groups, show, reset-info
 * :mod:`.acting`      hot-reset, reset, check
 * :mod:`.admin`       completion, snapshot, watch
+* :mod:`.tree`        tree
+* :mod:`.doctor`      doctor
 * :mod:`.export_cmd`  export (Prometheus textfile, NFD features)
 * :mod:`.libvirt_cmd` libvirt-hook
 
@@ -20,6 +22,8 @@ from vfioctl.cli.base import app
 from vfioctl.cli import inspection as _inspection  # noqa: F401  (registers its commands)
 from vfioctl.cli import acting as _acting  # noqa: F401
 from vfioctl.cli import admin as _admin  # noqa: F401
+from vfioctl.cli import tree as _tree  # noqa: F401
+from vfioctl.cli import doctor as _doctor  # noqa: F401
 from vfioctl.cli import export_cmd as _export_cmd  # noqa: F401
 from vfioctl.cli import libvirt_cmd as _libvirt_cmd  # noqa: F401
 

@@ -33,7 +33,8 @@ def _usage_and_help_fixes() -> None:
     * usage lines name arguments plainly: ``DEVICE``, not typer's ``{DEVICE}``;
       ``DEVICE...`` of hot-reset/check is required in practice (the command
       refuses without one, naming the candidates), so it is not shown as
-      ``[DEVICE...]``."""
+      ``[DEVICE...]`` (doctor, whose DEVICEs are optional, declares the
+      metavar ``[DEVICE...]`` itself and keeps the brackets)."""
     import typer.core as tc
     if getattr(tc.TyperCommand, "_vfioctl_patched", False):
         return
@@ -51,8 +52,8 @@ def _usage_and_help_fixes() -> None:
         var = orig(self, ctx, usage=usage)
         if var.startswith("{") and var.endswith("}"):
             var = var[1:-1]
-        if var == "[DEVICE...]":
-            var = "DEVICE..."
+        if var == "[DEVICE...]" and self.metavar == "DEVICE...":
+            var = "DEVICE..."   # (a command whose DEVICEs are optional spells its metavar "[DEVICE...]")
         return var
     tc.TyperCommand.get_short_help_str = short_help
     tc.TyperArgument.make_metavar = make_metavar

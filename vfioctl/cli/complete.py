@@ -14,8 +14,8 @@ import os
 import sys
 
 #: Every command of the app (kept in sync by tests/test_completions.py).
-COMMANDS = ("list", "groups", "show", "reset-info", "hot-reset", "reset", "check",
-            "snapshot", "watch", "completion", "export", "libvirt-hook")
+COMMANDS = ("list", "groups", "show", "reset-info", "tree", "hot-reset", "reset", "check",
+            "snapshot", "watch", "completion", "doctor", "export", "libvirt-hook")
 
 KINDS = ("devices", "vfio-devices", "groups")
 

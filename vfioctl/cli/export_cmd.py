@@ -10,17 +10,6 @@ from typing import Annotated
 from vfioctl.cli.base import JsonOpt, _state, app
 
 
-def _doctor_findings(st, host):
-    """Doctor findings (objects with check, subject, status) for the export, or
-    None on a build without ``vfioctl doctor`` (vfioctl.ops.doctor, issue 11):
-    ``doctor(host, root) -> DoctorReport`` with ``.findings``."""
-    try:
-        from vfioctl.ops.doctor import doctor
-    except ImportError:
-        return None
-    return doctor(host, st.root_path()).findings
-
-
 @app.command("export")
 def export_cmd(
     ctx: typer.Context,
@@ -67,8 +56,7 @@ def export_cmd(
     now = time.time()
     try:
         rep = export.export(st.host, prometheus=prometheus, nfd=nfd, started=now,
-                            nfd_expiry=nfd_expiry,
-                            findings_for=lambda host: _doctor_findings(st, host))
+                            nfd_expiry=nfd_expiry, root=st.root_path())
     except VfioctlError:
         # keep scrapers informed: the last run failed (the host's series vanish
         # rather than go stale); the NFD file is left to expire

@@ -13,9 +13,9 @@ output channel of this command).  Rules followed (binding-host-fleet.md D.1, D.5
 * NFD features are capabilities that do not change while VMs come and go
   (holders are ignored for them), so scheduling labels do not churn.
 
-Doctor findings plug in through :data:`FindingLike`: any object with
-``check``, ``subject`` and ``status`` attributes (``vfioctl.model.doctor``'s
-``Finding`` has them).
+Doctor findings (:func:`vfioctl.ops.doctor.doctor`) are counted through
+:data:`FindingLike`: any object with ``check``, ``subject`` and ``status``
+attributes (``vfioctl.model.doctor.Finding`` has them).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from vfioctl.ops.reports import ExportReport
 PREFIX = "vfioctl_"
 #: NFD label namespace (a qualified-name prefix outside kubernetes.io)
 NFD_NAMESPACE = "vfioctl.io"
-#: doctor statuses, in rising order of severity (vfioctl.model.doctor.STATUSES)
-DOCTOR_STATUSES = ("pass", "cannot-tell", "warn", "fail")
+#: doctor statuses, in rising order of severity
+from vfioctl.model.doctor import STATUSES as DOCTOR_STATUSES  # noqa: E402
 
 
 class FindingLike(Protocol):
@@ -294,18 +294,26 @@ def destination(path: str | None) -> str | None:
 
 
 def export(load_host: Callable[[], Host], *, prometheus: str | None, nfd: str | None,
-           started: float, nfd_expiry: int = 3600,
-           findings_for: Callable[[Host], Iterable[FindingLike] | None] | None = None
+           started: float, nfd_expiry: int = 3600, root: str | None = None
            ) -> ExportReport:
     """Read the host (``load_host()``) and build what ``vfioctl export`` writes:
     the host's metric families with the run's own, and its NFD features.
-    ``started`` is the Unix time the run began; ``findings_for(host)`` gives
-    doctor findings (None: no doctor family).  Errors reading the host
-    propagate (typed); the caller then writes :func:`failed`."""
+    ``started`` is the Unix time the run began.  With ``root`` (the filesystem
+    root the host was read from) the Prometheus families include the
+    ``vfioctl doctor`` findings (:func:`vfioctl.ops.doctor.doctor`, its host
+    checks and the checks of its default devices), and doctor's warnings join
+    the report's.  Errors reading the host propagate (typed); the caller then
+    writes :func:`failed`."""
     import time
     t0 = time.perf_counter()
     host = load_host()
-    findings = findings_for(host) if findings_for and prometheus else None
+    warnings = list(host.warnings)
+    findings = None
+    if prometheus and root is not None:
+        from vfioctl.ops.doctor import doctor
+        drep = doctor(host, root)
+        findings = drep.findings
+        warnings += [w for w in getattr(drep, "warnings", ()) if w not in warnings]
     views = reset_views(host)
     fams = metric_families(host, findings, views) if prometheus else []
     feats = nfd_features(host, views) if nfd else []
@@ -315,7 +323,7 @@ def export(load_host: Callable[[], Host], *, prometheus: str | None, nfd: str | 
     return ExportReport(success=True, timestamp=started, duration=duration, families=fams,
                         features=feats, prometheus=destination(prometheus),
                         nfd=destination(nfd), nfd_expires=started + nfd_expiry,
-                        warnings=list(host.warnings))
+                        warnings=warnings)
 
 
 def failed(*, prometheus: str | None, started: float) -> ExportReport:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from vfioctl.errors import VfioctlError
     from vfioctl.kernel.base import HotResetInfo
     from vfioctl.model import scope as sc
-    from vfioctl.model.host import Host, IommuGroup, PciFunction
+    from vfioctl.model.host import Holder, Host, IommuGroup, PciFunction, Slot
 
 
 @dataclass
@@ -83,6 +83,49 @@ class ResetInfoReport:
     function: "PciFunction"
     plan: "sc.ResetPlan"
     kernel: KernelInfo | None = None
+
+
+# -- tree ----------------------------------------------------------------------
+
+@dataclass
+class TreeMark:
+    """What reset number ``scope`` (index into :attr:`TreeReport.plans`) does to a node."""
+
+    scope: int
+    target: bool = False              # the DEVICE asked about
+    hit: bool = False                 # in the reset scope: the reset resets it
+    in_dev_set: bool | None = None    # hit functions: member of the target's dev_set
+    held_by: tuple["Holder", ...] = ()  # hit functions: processes holding its group/cdev
+    reset_point: str | None = None    # "bus" (the bridge) or "slot" (the slot node)
+
+    @property
+    def blocks(self) -> bool:
+        """A hit function that makes the kernel refuse (outside the dev_set or held)."""
+        return self.hit and (self.in_dev_set is False or bool(self.held_by))
+
+
+@dataclass
+class TreeNode:
+    type: str                          # root-complex, slot or function
+    name: str                          # pci0000:00, the slot name, or the address
+    role: str | None = None            # functions: root-port, endpoint, vf... (ops.tree.role_of)
+    function: "PciFunction | None" = None
+    slot: "Slot | None" = None
+    matched: bool = True               # passes the filters (False: kept as a path)
+    children: list["TreeNode"] = field(default_factory=list)
+    marks: list[TreeMark] = field(default_factory=list)
+
+
+@dataclass
+class TreeReport:
+    """``tree``: the PCI hierarchy (one node per root complex shown) with the
+    reset of every DEVICE (``plans``, in argument order) drawn on it as marks."""
+    host: "Host"
+    roots: list[TreeNode]
+    plans: list["sc.ResetPlan"]
+    #: root complexes left out (with DEVICE: those holding none of them; see ``all``)
+    hidden_roots: list[str]
+    filtered: bool                    # a filter was given
 
 
 @dataclass

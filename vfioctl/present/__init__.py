@@ -30,6 +30,8 @@ RENDERERS: dict[str, tuple[str, str, str]] = {
     "HotResetReport": ("acting", "jsondoc.hot_reset_doc", "render_hot_reset"),
     "FunctionResetReport": ("acting", "jsondoc.function_reset_doc", "render_function_reset"),
     "SnapshotReport": ("human", "jsondoc.snapshot_doc", "render_snapshot"),
+    "DoctorReport": ("doctor", "doctor_doc", "render_doctor"),
+    "TreeReport": ("tree", "tree_doc", "render_tree"),
     "ExportReport": ("fleet", "export_doc", "render_export"),
     "HookReport": ("fleet", "hook_doc", "render_hook"),
 }

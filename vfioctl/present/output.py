@@ -16,7 +16,9 @@ from typing import Callable, Sequence
 
 from vfioctl.model.text import safe
 
-STYLES = {"ok": "green", "bad": "bold red", "warn": "yellow", "dim": "dim", "head": "bold"}
+STYLES = {"ok": "green", "bad": "bold red", "warn": "yellow", "dim": "dim", "head": "bold",
+          # tree's lines (present/tree.py)
+          "addr": "bold", "reset": "bold yellow", "target": "bold cyan", "tree": "dim"}
 
 
 class Col(str):
@@ -118,12 +120,19 @@ def _dropped_note(dropped) -> str:
 
 
 class Canvas:
+    #: the stream drawn on, and its width in columns (None: no limit)
+    stream = None
+    width: int | None = None
+
     def title(self, text: str) -> None: ...
     def line(self, text: str = "", style: str | None = None) -> None: ...
     def kv(self, pairs: Sequence[tuple[str, str]]) -> None: ...
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]],
               styles: Sequence[str | None] | None = None, title: str | None = None) -> None: ...
     def bullet(self, text: str, style: str | None = None, mark: str = "-") -> None: ...
+    def segments(self, parts: Sequence[tuple[str, str | None]]) -> None:
+        """One line of (text, style) parts, already fitted by the renderer (tree):
+        drawn as given, never re-wrapped."""
     def close(self) -> None: ...
 
 
@@ -132,7 +141,7 @@ class PlainCanvas(Canvas):
     pipe gets whole lines) makes tables fit as :func:`fit_columns` says."""
 
     def __init__(self, stream, width: int | None = None):
-        self.s = stream
+        self.s = self.stream = stream
         self.width = width
 
     def title(self, text: str) -> None:
@@ -192,12 +201,20 @@ class PlainCanvas(Canvas):
     def bullet(self, text: str, style: str | None = None, mark: str = "-") -> None:
         self.s.write(f"  {mark} {safe(text)}\n")
 
+    def segments(self, parts) -> None:
+        self.s.write("".join(safe(t) for t, _ in parts).rstrip() + "\n")
+
 
 class RichCanvas(Canvas):
     def __init__(self, stream, *, force_terminal: bool | None = None, width: int | None = None):
         from rich.console import Console  # lazy: only when a table is drawn
         self.c = Console(file=stream, force_terminal=force_terminal, width=width,
                          highlight=False, soft_wrap=False)
+        self.stream = stream
+
+    @property
+    def width(self) -> int:
+        return self.c.width
 
     def title(self, text: str) -> None:
         self.c.print(safe(text), style="bold", markup=False)
@@ -256,6 +273,14 @@ class RichCanvas(Canvas):
         from rich.text import Text
         self.c.print(Text(f"  {mark} ") + Text(safe(text), style=STYLES.get(style or "", "")))
 
+    def segments(self, parts) -> None:
+        from rich.text import Text
+        t = Text()
+        for text, style in parts:
+            t.append(safe(text), style=STYLES.get(style or "", ""))
+        t.rstrip()
+        self.c.print(t, soft_wrap=True)
+
 
 class Output:
     """Where a command's result and diagnostics go."""
@@ -297,6 +322,13 @@ class Output:
         else:
             c = self.canvas()
             human(c)
+        self.stdout.flush()
+
+    def text(self, text: str) -> None:
+        """A document in a text format of its own (``tree --dot``: Graphviz) on
+        stdout, made safe by its renderer; never with ``--json``."""
+        self.emitted = True
+        self.stdout.write(text)
         self.stdout.flush()
 
     def report(self, report) -> dict:

@@ -65,6 +65,7 @@ LIMITS = {
     "umockdev": 64 << 20,     # a umockdev-record text file
     "snapshot": 1 << 20,      # one file copied by `vfioctl snapshot`
     "state": 16 << 20,        # the simulator's journal
+    "host": 1 << 20,          # doctor: proc/cpuinfo, interrupts, modules, modules.builtin, etc/group
 }
 
 _RD = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
@@ -338,6 +339,12 @@ class Root:
             return True
         except OSError:
             return False
+
+    def lstat(self, path: str) -> os.stat_result:
+        """``os.lstat`` of what ``path`` names inside the root (its directory
+        resolved, the last component not followed): device nodes are looked
+        at, never opened.  Raises ``OSError`` (:class:`RootEscape` too)."""
+        return os.lstat(path if self.live else self.resolve(path, follow_last=False))
 
     def lexists(self, path: str) -> bool:
         try:

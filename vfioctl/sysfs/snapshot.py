@@ -53,6 +53,7 @@ PCI_DEVICE_FILES = (
     "config", "driver_override", "reset_method", "numa_node", "sriov_totalvfs",
     "sriov_numvfs", "modalias", "label", "enable", "boot_vga",
     "current_link_speed", "current_link_width", "max_link_speed", "max_link_width",
+    "power_state", "d3cold_allowed",  # vfioctl doctor (and boot_vga above)
 )
 #: Write-only attributes recorded as empty placeholders (their *presence* matters).
 PCI_DEVICE_PRESENCE = ("reset",)
@@ -65,7 +66,11 @@ MODULE_PARAMS = (
     ("sys/module/vfio_iommu_type1/parameters", None),  # None: every parameter
     ("sys/module/iommufd/parameters", None),
 )
-PROC_FILES = ("proc/cmdline", "proc/sys/kernel/tainted", "proc/sys/kernel/osrelease")
+PROC_FILES = ("proc/cmdline", "proc/sys/kernel/tainted", "proc/sys/kernel/osrelease",
+              "proc/cpuinfo", "proc/modules", "proc/interrupts")  # the last three: doctor
+#: Files whose presence vfioctl doctor reads (the IOMMU's ACPI tables), kept empty.
+HOST_PRESENCE = ("sys/firmware/acpi/tables/DMAR", "sys/firmware/acpi/tables/IVRS",
+                 "sys/firmware/acpi/tables/IORT")
 
 _BDF = re.compile(r"^[0-9a-f]{4,}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 _PCI_ROOT = re.compile(r"^pci[0-9a-f]{4,}:[0-9a-f]{2}$")
@@ -385,6 +390,9 @@ class _Recorder:
     def proc_files(self) -> None:
         for rel in PROC_FILES:
             self.copy_file(rel)
+        for rel in HOST_PRESENCE:
+            if self.is_file(rel):  # lstat inside the root: never through a link
+                self.empty_file(rel)
         # lib/modules/<release>/modules.alias: which modules could drive each
         # function (show's "kernel modules"; bind --driver auto)
         from vfioctl.sysfs.modalias import kernel_release

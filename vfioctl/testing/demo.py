@@ -21,7 +21,7 @@ def _digest() -> str:
     the completion fast path calls this)."""
     here = os.path.dirname(os.path.abspath(__file__))
     h = hashlib.sha256()
-    for rel in ("builder.py", "scenarios.py", "../data/demo-pci.ids"):
+    for rel in ("builder.py", "scenarios.py", "doctor_scenarios.py", "../data/demo-pci.ids"):
         with open(os.path.join(here, rel), "rb") as f:
             h.update(f.read())
     return h.hexdigest()[:12]

@@ -308,6 +308,8 @@ def demo(path: str) -> str:
     b.fn("0000:85:00.0", "0000:80:04.0", vendor=0x1D0F, device=0xEC20, cls=0x020000,
          driver="vfio-pci", group=90, noiommu=True, flr=True, reset_method="flr",
          numa_node=1)
+    from vfioctl.testing.doctor_scenarios import demo_host_files  # what doctor reads
+    b.extra += demo_host_files()
     root = b.write()
     # names for the demo, whatever the host has installed
     ids = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "demo-pci.ids")
