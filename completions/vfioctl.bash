@@ -44,6 +44,10 @@ _vfioctl_value() {  # COMMAND OPTION VALUE OPTPREFIX; fails when OPTION takes no
         tree:--group|tree:-g) _vfioctl_dyn groups "$3" "$4" ;;
         tree:--class|tree:-c) _vfioctl_words "$3" "$4" accelerator audio bridge communication crypto display docking gpu input instrumentation intelligent-io memory multimedia network nic nvme processor satellite serial-bus signal-processing storage system unassigned unclassified usb wireless ;;
         tree:--driver|tree:-d) : ;;
+        bind:--driver) : ;;
+        bind:--allow) _vfioctl_words "$3" "$4" boot-vga nic-in-use storage-in-use pf-vfs no-iommu-group held driver-missing ;;
+        bind:--timeout) : ;;
+        unbind:--timeout) : ;;
         export:--prometheus) _vfioctl_files -f "$3" "$4" ;;
         export:--nfd) _vfioctl_files -f "$3" "$4" ;;
         export:--nfd-expiry) : ;;
@@ -100,6 +104,8 @@ _vfioctl() {
                 snapshot:--from-umockdev) skip=1 ;;
                 watch:--count) skip=1 ;;
                 tree:--group|tree:-g|tree:--class|tree:-c|tree:--driver|tree:-d) skip=1 ;;
+                bind:--driver|bind:--allow|bind:--timeout) skip=1 ;;
+                unbind:--timeout) skip=1 ;;
                 export:--prometheus|export:--nfd|export:--nfd-expiry) skip=1 ;;
                 *:-*) ;;
                 *) npos=$((npos + 1)) ;;
@@ -116,7 +122,7 @@ _vfioctl() {
         if [[ $cur == -* ]]; then
             _vfioctl_words "$cur" "" --root --demo --backend --format --quiet -q --json --version --install-completion --show-completion --help -h
         else
-            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch tree doctor export libvirt-hook
+            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch tree doctor bind unbind export libvirt-hook
         fi
     else
         case $cmd in
@@ -218,6 +224,24 @@ _vfioctl() {
                 else
                     case $npos in
                         *) _vfioctl_dyn devices "$cur" '' ;;
+                    esac
+                fi
+                ;;
+            bind)
+                if [[ $cur == -* ]]; then
+                    _vfioctl_words "$cur" "" --scope --driver --force --allow --noiommu --persist --timeout --dry-run -n --yes -y --json --help -h
+                else
+                    case $npos in
+                        *) _vfioctl_dyn devices "$cur" '' ;;
+                    esac
+                fi
+                ;;
+            unbind)
+                if [[ $cur == -* ]]; then
+                    _vfioctl_words "$cur" "" --force --persist --timeout --dry-run -n --yes -y --json --help -h
+                else
+                    case $npos in
+                        *) _vfioctl_dyn vfio-devices "$cur" '' ;;
                     esac
                 fi
                 ;;

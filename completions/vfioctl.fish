@@ -39,6 +39,10 @@ function __vfioctl_parse --description 'vfioctl: subcommand, positional count, -
                     set i (math $i + 1)
                 case tree:--group tree:-g tree:--class tree:-c tree:--driver tree:-d
                     set i (math $i + 1)
+                case bind:--driver bind:--allow bind:--timeout
+                    set i (math $i + 1)
+                case unbind:--timeout
+                    set i (math $i + 1)
                 case export:--prometheus export:--nfd export:--nfd-expiry
                     set i (math $i + 1)
                 case '*:-*'
@@ -103,6 +107,8 @@ complete -c vfioctl -n '__vfioctl_using -' -a snapshot -d 'Write the part of sys
 complete -c vfioctl -n '__vfioctl_using -' -a watch -d 'Live udev events for PCI functions, VFIO groups and vfio-dev cdevs'
 complete -c vfioctl -n '__vfioctl_using -' -a tree -d 'The PCI hierarchy as a tree, with the reset scope of each DEVICE drawn on it'
 complete -c vfioctl -n '__vfioctl_using -' -a doctor -d 'Will device assignment and reset work on this host, and if not, what to do'
+complete -c vfioctl -n '__vfioctl_using -' -a bind -d 'Move DEVICE and the rest of its IOMMU group to vfio-pci, all or nothing'
+complete -c vfioctl -n '__vfioctl_using -' -a unbind -d 'Give functions back to the driver each had before \'vfioctl bind\''
 complete -c vfioctl -n '__vfioctl_using -' -a export -d 'Export the host\'s VFIO state for Prometheus (node_exporter) and Kubernetes NFD'
 complete -c vfioctl -n '__vfioctl_using -' -a libvirt-hook -d 'libvirt qemu hook: refuse to prepare an opted-in domain whose PCI hostdevs cannot be reset'
 
@@ -196,6 +202,30 @@ complete -c vfioctl -n '__vfioctl_using doctor' -s v -l verbose -d 'Show the evi
 complete -c vfioctl -n '__vfioctl_using doctor' -l json -d 'Print one JSON document (schema vfioctl/1)'
 complete -c vfioctl -n '__vfioctl_using doctor' -s h -l help -d 'Show this message and exit'
 complete -c vfioctl -n '__vfioctl_using doctor 0+' -a '(__vfioctl_dyn devices)' -d 'PCI function'
+
+# vfioctl bind
+complete -c vfioctl -n '__vfioctl_using bind' -l scope -d 'Also bind every function of the devices\' hot-reset scope (and their groups), so a hot reset becomes possible'
+complete -c vfioctl -n '__vfioctl_using bind' -l driver -x -d 'Target driver: vfio-pci (default), a vfio-pci variant, or \'auto\' (the most specific vfio_pci: alias in modules.alias)'
+complete -c vfioctl -n '__vfioctl_using bind' -l force -d 'Override every guard (console GPU, NIC in use, mounted storage, PF with VFs, no IOMMU group, held open)'
+complete -c vfioctl -n '__vfioctl_using bind' -l allow -x -a 'boot-vga nic-in-use storage-in-use pf-vfs no-iommu-group held driver-missing' -d 'Override one guard (repeatable): boot-vga, nic-in-use, storage-in-use, pf-vfs, no-iommu-group, held, driver-missing'
+complete -c vfioctl -n '__vfioctl_using bind' -l noiommu -d 'Allow devices without an IOMMU group when vfio\'s unsafe noiommu mode is on'
+complete -c vfioctl -n '__vfioctl_using bind' -l persist -d 'Also write (bind) or remove (unbind) driverctl\'s override in /etc/driverctl.d, which driverctl re-applies at boot'
+complete -c vfioctl -n '__vfioctl_using bind' -l timeout -x -d 'Bound every wait: the VFIO nodes to appear, a held device\'s unbind (default 10)'
+complete -c vfioctl -n '__vfioctl_using bind' -s n -l dry-run -d 'Show every step, open nothing'
+complete -c vfioctl -n '__vfioctl_using bind' -s y -l yes -d 'Do not ask for confirmation (required when not interactive or with --json)'
+complete -c vfioctl -n '__vfioctl_using bind' -l json -d 'Print one JSON document (schema vfioctl/1)'
+complete -c vfioctl -n '__vfioctl_using bind' -s h -l help -d 'Show this message and exit'
+complete -c vfioctl -n '__vfioctl_using bind 0+' -a '(__vfioctl_dyn devices)' -d 'PCI function'
+
+# vfioctl unbind
+complete -c vfioctl -n '__vfioctl_using unbind' -l force -d 'Unbind a device held by a process: wait (bounded by --timeout) for the kernel, which blocks until the holder lets go'
+complete -c vfioctl -n '__vfioctl_using unbind' -l persist -d 'Also write (bind) or remove (unbind) driverctl\'s override in /etc/driverctl.d, which driverctl re-applies at boot'
+complete -c vfioctl -n '__vfioctl_using unbind' -l timeout -x -d 'Bound every wait: the VFIO nodes to appear, a held device\'s unbind (default 10)'
+complete -c vfioctl -n '__vfioctl_using unbind' -s n -l dry-run -d 'Show every step, open nothing'
+complete -c vfioctl -n '__vfioctl_using unbind' -s y -l yes -d 'Do not ask for confirmation (required when not interactive or with --json)'
+complete -c vfioctl -n '__vfioctl_using unbind' -l json -d 'Print one JSON document (schema vfioctl/1)'
+complete -c vfioctl -n '__vfioctl_using unbind' -s h -l help -d 'Show this message and exit'
+complete -c vfioctl -n '__vfioctl_using unbind 0+' -a '(__vfioctl_dyn vfio-devices)' -d 'vfio-bound function'
 
 # vfioctl export
 complete -c vfioctl -n '__vfioctl_using export' -l prometheus -r -F -d 'Write metrics for node_exporter\'s textfile collector to PATH (a .prom file in its --collector.textfile.directory), atomically; - prints them'

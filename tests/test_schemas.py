@@ -62,7 +62,8 @@ def test_every_document_validates(json_documents, validators):  # noqa: F811
     from test_completions import app_surface
     json_cmds = {cmd for cmd, opts in app_surface().items() if cmd and "--json" in opts}
     assert json_cmds >= {"list", "groups", "show", "reset-info", "hot-reset", "reset", "check",
-                         "snapshot", "watch", "export", "libvirt-hook", "doctor", "tree"}
+                         "snapshot", "watch", "export", "libvirt-hook", "doctor", "tree",
+                         "bind", "unbind"}
     assert kinds >= json_cmds | {"error"}, sorted(json_cmds - kinds)
 
 

@@ -24,6 +24,7 @@ TARGETS = {
     "no-cdev": ["vfio0"], "held-group": ["0000:81:00.1"], "broken": ["0000:01:00.0"],
     "demo": ["0000:82:00.0"], "qemu-q35": ["0000:04:01.0", "0000:09:00.0"],
     "qemu-q35-noiommu": ["0000:01:00.0"],
+    "bind-host": ["0000:01:00.0", "0000:05:10.0"], "qemu-q35-bind": ["0000:0b:00.0"],
     # recorded from the real kernel (tests/fixtures/recorded)
     "rec:qemu-q35-intel-iommu": ["0000:09:00.0", "0000:02:00.0", "0000:04:01.0"],
     "rec:qemu-q35-noiommu": ["0000:01:00.0"],

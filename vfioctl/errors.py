@@ -10,7 +10,8 @@ Exit codes (documented in vfioctl(8), EXIT STATUS):
   4  host error: ROOT has no sys/, sysfs missing or unreadable
   5  permission denied
   6  refused for safety: not confirmed (no --yes when not interactive, or declined),
-     or the output channel does not work (nothing was done)
+     a bind/unbind guard (console GPU, NIC or disk in use, held open...), or the
+     output channel does not work (nothing was done)
   7  the kernel refused the operation (errno kept in the JSON error object)
   8  the operation ran but verification failed (a function vanished, config unreadable)
   9  backend unavailable (unknown --backend, VFIO nodes missing)
@@ -54,7 +55,8 @@ EXIT_CODES = {
     EXIT_NOT_FOUND: "device, group or cdev not found",
     EXIT_HOST: "host root/sysfs missing or unreadable",
     EXIT_PERMISSION: "permission denied",
-    EXIT_REFUSED: "refused for safety (not confirmed, or the output channel does not work)",
+    EXIT_REFUSED: "refused for safety (not confirmed, a bind/unbind guard, or the output "
+                  "channel does not work)",
     EXIT_KERNEL: "the kernel refused the operation",
     EXIT_VERIFY: "operation ran but verification failed",
     EXIT_BACKEND: "backend unavailable",

@@ -46,7 +46,8 @@ def _hook(event, args):
                 event = "open-w"
             _armed[-1].append((event, os.path.abspath(p)))
         if event in ("os.rename", "os.replace", "os.symlink", "os.link") and len(args) > 1 \
-                and isinstance(args[1], str):
+                and isinstance(args[1], str) and os.path.isabs(args[1]):
+            # (a relative destination is relative to a dir_fd, as above)
             _armed[-1].append((event, os.path.abspath(args[1])))
 
 

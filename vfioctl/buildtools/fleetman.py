@@ -164,7 +164,8 @@ with: python3 -c 'import vfioctl.schemas as s; print(s.path())'. It is generated
 from the tables of this page, one definition per document (doc.list,
 doc.export...) and per object, selected by the command field; a document with
 an error member is an error document, or, for the acting commands that report
-what was done before failing (hot-reset, reset), their own document. It is
+what was done before failing (hot-reset, reset, bind, unbind), their own
+document. It is
 open, as the versioning rule requires: unknown members are allowed. Validate a
 document with, for example: vfioctl list --json | check-jsonschema --schemafile
 PATH - (or python3 -m jsonschema). To add a command's document, add its fields

@@ -57,6 +57,8 @@ DEVICE_KINDS = {
     "hot-reset": "vfio-devices",
     "reset": "vfio-devices",
     "check": "vfio-devices",
+    "bind": "devices",
+    "unbind": "vfio-devices",
 }
 
 #: How dynamic candidates are labelled in menus.
@@ -166,7 +168,7 @@ def value_kind(cmd: str | None, param) -> Value:
     if "--hide" in opts:
         from vfioctl.present.human import LIST_COLUMNS
         return Value("choices", LIST_COLUMNS)
-    if tname == "Choice" and getattr(ptype, "choices", None):
+    if tname in ("Choice", "TyperChoice") and getattr(ptype, "choices", None):
         return Value("choices", tuple(str(getattr(c, "value", c)) for c in ptype.choices))
     if "|" in meta and not is_arg:
         return Value("choices", tuple(w for w in meta.split("|") if w))

@@ -195,6 +195,19 @@ EXTRA_FILES = (
     ("/proc/*/fd", "Scanned for links to /dev/vfio/* and /dev/iommu (holders)."),
     ("/run/udev/data", "udev database: device names."),
     ("$XDG_CACHE_HOME/vfioctl/demo-*", "The demo host tree built by --demo."),
+    ("/sys/bus/pci/devices/*/driver_override", "Written by bind and unbind (never new_id)."),
+    ("/sys/bus/pci/drivers/*/bind, /sys/bus/pci/drivers/*/unbind, /sys/bus/pci/drivers_probe",
+     "Written by bind and unbind; an unbind of a device in use runs in a child process "
+     "waited for at most --timeout seconds."),
+    ("/run/vfioctl/bindings.json", "What bind changed (each function's driver and "
+                                   "driver_override before), read by unbind; inside ROOT "
+                                   "with --root."),
+    ("/etc/driverctl.d/pci-BDF", "driverctl's override store, written by bind --persist "
+                                 "and removed by unbind --persist (driverctl re-applies it "
+                                 "at boot)."),
+    ("/lib/modules/RELEASE/modules.alias", "vfio_pci: aliases for bind --driver auto."),
+    ("/proc/net/route, /proc/net/ipv6_route, /proc/net/if_inet6, /proc/mounts, /proc/swaps, "
+     "/sys/block/*/holders", "Read by bind's guards."),
 )
 
 SIDE_EFFECTS = """\
@@ -800,6 +813,80 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
         ("mode", "string", "check only: the access mode (group or iommufd) the reason "
                            "applies to; when no mode was forced, the reasons of every mode "
                            "are listed."),
+        ("remedy", "string|null", "The command or action that removes this reason "
+                                  "(vfioctl bind 0000:82:00.1, or the holder to stop); null "
+                                  "when nothing can."),
+    ],
+    "BIND_PLAN": [
+        ("targets", "string[]", "The DEVICE arguments, resolved."),
+        ("driver", "string|null", "bind: the target VFIO driver; unbind: null."),
+        ("driver_choice", "string", "Why that driver (default, --driver, or auto: the "
+                                    "vfio_pci: alias chosen)."),
+        ("scope", "boolean", "--scope was given: the hot-reset scope is included."),
+        ("functions", "{BIND_FUNCTION}[]", "Every function of the set, in address order."),
+        ("guards", "{GUARD}[]", "Every guard raised (also listed per function)."),
+        ("refused", "boolean", "A guard that was not overridden refuses the operation."),
+        ("consequences", "{CONSEQUENCE}[]", "bind: per target, the group and hot reset "
+                                            "before and after (the planner run on the "
+                                            "predicted host)."),
+        ("notes", "string[]", "Remarks."),
+    ],
+    "BIND_FUNCTION": [
+        ("address", "string", ADDR + "."),
+        ("role", "string", "target (a DEVICE argument), group (another member of its "
+                           "IOMMU group) or scope (in its hot-reset scope, --scope)."),
+        ("action", "string", "bind or unbind (it moves), none (already there), stay (a "
+                             "bridge or a DMA-safe driver keeps its driver)."),
+        ("driver_now", "string|null", "Its driver now (null: none)."),
+        ("driver_after", "string|null", "Its driver after; unbind: null when the kernel "
+                                        "chooses (no record of an earlier driver)."),
+        ("driver_override_now", "string|null", "Its driver_override now."),
+        ("why", "string", "Why this action."),
+        ("iommu_group", "integer|null", "Its IOMMU group."),
+        ("class", "string", "Its PCI class name."),
+        ("holders", "string[]", "Processes holding it open (comm (pid N))."),
+        ("guards", "{GUARD}[]", "Guards raised for it."),
+    ],
+    "GUARD": [
+        ("code", "string", "boot-vga, nic-in-use, storage-in-use, pf-vfs, no-iommu-group, "
+                           "held or driver-missing (bind --allow CODE overrides one)."),
+        ("address", "string", ADDR + "."),
+        ("message", "string", "What is at stake."),
+        ("remedy", "string", "What to do instead."),
+        ("forced", "boolean", "Overridden by --force or --allow."),
+    ],
+    "CONSEQUENCE": [
+        ("target", "string", ADDR + "."),
+        ("iommu_group", "integer|null", "Its IOMMU group."),
+        ("group_viable_now", "boolean|null", "The group is viable now (null: no group)."),
+        ("group_viable_after", "boolean|null", "The group is viable after the bind."),
+        ("hot_reset", "object", "The hot reset of the target."),
+        ("hot_reset.kind", "string|null", "slot, bus, or null."),
+        ("hot_reset.possible_now", "string[]", "Modes in which it is possible now."),
+        ("hot_reset.possible_after", "string[]", "Modes in which it is possible after."),
+        ("hot_reset.reasons_after", "{REASON}[]", "Why not, after; empty when possible."),
+    ],
+    "BIND_STEP": [
+        ("op", "string", "driver_override, unbind, bind, drivers_probe (the sysfs file "
+                         "written) or verify driver (the driver link read back)."),
+        ("target", "string", ADDR + "."),
+        ("value", "string", "What was written (the driver name, or empty to clear)."),
+        ("result", "string|null", "ok, dry-run, mismatch or the errno name."),
+        ("detail", "string", "Optional: more detail."),
+    ],
+    "NODE_WAIT": [
+        ("node", "string", "/dev/vfio/N or /dev/vfio/devices/vfioX waited for."),
+        ("for", "string", "The function it belongs to."),
+        ("present", "boolean|null", "It appeared within --timeout (null: dry run)."),
+    ],
+    "BIND_FAILURE": [
+        ("op", "string", "The failing step (driver_override, unbind, bind, drivers_probe, "
+                         "verify)."),
+        ("target", "string", ADDR + "."),
+        ("errno", "string", "The errno name (ETIMEDOUT: a held device's unbind did not "
+                            "finish within --timeout)."),
+        ("message", "string", "Why, for humans."),
+        ("detail", "string", "More detail from the backend."),
     ],
     "PREDICTED_INFO": [
         ("group", "object", "The answer after opening the target through its group."),
@@ -974,7 +1061,7 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
     "ERROR": [
         ("kind", "string", "Stable identifier: usage, not-found, host, permission, "
                            "refused, output (stdout unusable: nothing done), not-possible, "
-                           "kernel, verify, partial, backend, error."),
+                           "kernel, verify, partial, backend, guard, bind-failed, error."),
         ("message", "string", "What is wrong."),
         ("hint", "string", "What to do."),
         ("exit_code", "integer", "The exit status (see vfioctl(8), EXIT STATUS)."),
@@ -988,6 +1075,10 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
                              "resolved."),
         ("group", "string", "Optional: the GROUP argument that could not be resolved."),
         ("problems", "string[]", "Optional: what verification found (verify)."),
+        ("remedies", "string[]", "Optional: the commands that fix a not-possible hot "
+                                 "reset."),
+        ("missing", "string[]", "Optional: nodes that did not appear after a bind "
+                                "(verify)."),
         ("done", "string[]", "Optional (partial): the targets that were reset."),
         ("failed", "string[]", "Optional (partial): the target that failed."),
         ("not_attempted", "string[]", "Optional (partial): the targets left alone."),
@@ -1139,6 +1230,50 @@ DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("message", "string|null", "On refuse: the text written on standard error, which "
                                    "libvirt shows."),
         ("hostdevs", "{HOSTDEV}[]", "One per <hostdev type=\"pci\"> of an opted-in domain."),
+    ]),
+    "bind": ("vfioctl bind --json: the set moved to a VFIO driver.", [
+        ("plan", "{BIND_PLAN}", "What was planned: the set, guards, consequence."),
+        ("dry_run", "boolean", "--dry-run was given: nothing was written."),
+        ("backend", "string|null", "The kernel backend used (null when refused before)."),
+        ("result", "string", "done, dry-run, nothing-to-do, refused (a guard), "
+                             "rolled-back (a step failed, every function is back), "
+                             "rollback-incomplete, or incomplete (unbind stopped)."),
+        ("steps", "{BIND_STEP}[]", "Every sysfs write and read-back, in order."),
+        ("rollback", "{BIND_STEP}[]", "bind: the rollback steps after a failure."),
+        ("moved", "string[]", "The functions moved."),
+        ("nodes", "{NODE_WAIT}[]", "bind: the VFIO nodes waited for."),
+        ("persisted", "string[]", "--persist: the driverctl files written (bind) or "
+                                  "removed (unbind)."),
+        ("state_file", "string|null", "Where the original drivers are recorded "
+                                      "(/run/vfioctl/bindings.json within the root)."),
+        ("failure", "{BIND_FAILURE}|null", "The failing step, when one failed."),
+        ("refusal", "{ERROR}", "Present when a guard refused: the error (kind guard)."),
+        ("error", "{ERROR}", "Present when the command failed (a guard, a failed step, "
+                             "a refusal to act unconfirmed): the error, whose exit_code is "
+                             "the exit status, as in every failing command's document."),
+        ("warnings", "string[]", "Problems that did not stop the operation."),
+    ]),
+    "unbind": ("vfioctl unbind --json: the functions given back.", [
+        ("plan", "{BIND_PLAN}", "What was planned: the set, guards, consequence."),
+        ("dry_run", "boolean", "--dry-run was given: nothing was written."),
+        ("backend", "string|null", "The kernel backend used (null when refused before)."),
+        ("result", "string", "done, dry-run, nothing-to-do, refused (a guard), "
+                             "rolled-back (a step failed, every function is back), "
+                             "rollback-incomplete, or incomplete (unbind stopped)."),
+        ("steps", "{BIND_STEP}[]", "Every sysfs write and read-back, in order."),
+        ("rollback", "{BIND_STEP}[]", "bind: the rollback steps after a failure."),
+        ("moved", "string[]", "The functions moved."),
+        ("nodes", "{NODE_WAIT}[]", "bind: the VFIO nodes waited for."),
+        ("persisted", "string[]", "--persist: the driverctl files written (bind) or "
+                                  "removed (unbind)."),
+        ("state_file", "string|null", "Where the original drivers are recorded "
+                                      "(/run/vfioctl/bindings.json within the root)."),
+        ("failure", "{BIND_FAILURE}|null", "The failing step, when one failed."),
+        ("refusal", "{ERROR}", "Present when a guard refused: the error (kind guard)."),
+        ("error", "{ERROR}", "Present when the command failed (a guard, a failed step, "
+                             "a refusal to act unconfirmed): the error, whose exit_code is "
+                             "the exit status, as in every failing command's document."),
+        ("warnings", "string[]", "Problems that did not stop the operation."),
     ]),
     "error": ("Any command with --json, on failure: command names the command (vfioctl "
               "when none was recognised).", [

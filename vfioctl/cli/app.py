@@ -8,6 +8,7 @@ the report to the output sink -- see ``vfioctl/present/__init__.py``):
 * :mod:`.admin`       completion, snapshot, watch
 * :mod:`.tree`        tree
 * :mod:`.doctor`      doctor
+* :mod:`.bind`        bind, unbind
 * :mod:`.export_cmd`  export (Prometheus textfile, NFD features)
 * :mod:`.libvirt_cmd` libvirt-hook
 
@@ -24,6 +25,7 @@ from vfioctl.cli import acting as _acting  # noqa: F401
 from vfioctl.cli import admin as _admin  # noqa: F401
 from vfioctl.cli import tree as _tree  # noqa: F401
 from vfioctl.cli import doctor as _doctor  # noqa: F401
+from vfioctl.cli import bind as _bind  # noqa: F401
 from vfioctl.cli import export_cmd as _export_cmd  # noqa: F401
 from vfioctl.cli import libvirt_cmd as _libvirt_cmd  # noqa: F401
 

@@ -175,6 +175,34 @@ class KernelBackend(Protocol):
         ...
 
 
+#: Ops of the driver-core sysfs writes, as :class:`KernelError` names them.
+DRIVER_CORE_OPS = ("driver_override", "unbind", "bind", "drivers_probe")
+
+
+@runtime_checkable
+class DriverCore(Protocol):
+    """The PCI driver core's sysfs files (binding-host-fleet.md A.2, A.3).
+
+    ``bdf`` is a full PCI address (``0000:82:00.1``), ``driver`` the name of a
+    directory under ``/sys/bus/pci/drivers``.  Each write raises
+    :class:`KernelError` with ``op`` one of :data:`DRIVER_CORE_OPS` and the
+    errno the kernel's ``write(2)`` returns.  Nothing here reads back the
+    result: ``drivers_probe`` succeeds even when no driver bound, so the
+    caller re-reads the ``driver`` link (through :mod:`vfioctl.sysfs`).
+
+    ``unbind`` of a VFIO device blocks in the kernel until its last user
+    closes it (A.8).  ``timeout`` bounds the wait: past it the call raises
+    ``KernelError("unbind", ETIMEDOUT)`` and the kernel keeps waiting (the
+    real backend leaves the write to a child process, which cannot be
+    cancelled; the unbind completes when the holder lets go).
+    """
+
+    def write_driver_override(self, bdf: str, value: str) -> None: ...
+    def unbind(self, driver: str, bdf: str, timeout: float = 10.0) -> None: ...
+    def bind(self, driver: str, bdf: str) -> None: ...
+    def drivers_probe(self, bdf: str) -> None: ...
+
+
 @dataclass
 class BackendInfo:
     """What ``--backend`` can choose from (built-ins plus entry points)."""

@@ -59,6 +59,7 @@ import os
 from typing import Iterable
 
 from vfioctl.kernel import uapi
+from vfioctl.kernel.real_drivercore import RealDriverCoreMixin
 from vfioctl.kernel.base import DeviceInfo, HotResetInfo, KernelError
 from vfioctl.model import nodes
 
@@ -81,7 +82,7 @@ def _root_path(root: object) -> str:
     return os.path.abspath(os.fspath(path))  # type: ignore[arg-type]
 
 
-class RealKernel:
+class RealKernel(RealDriverCoreMixin):
     """:class:`~vfioctl.kernel.base.KernelBackend` over the running kernel.
 
     ``root`` is the filesystem root node paths are joined onto (``/`` for the

@@ -56,6 +56,10 @@ way the real kernel shows open files, so another vfioctl process or instance
 sees the group as held, exactly as on a live host.  Opens are serialised with
 an flock on ``<root>/.vfioctl-sim.lock``.
 
+DRIVER CORE: the sysfs writes of binding (``driver_override``, ``unbind``,
+``bind``, ``drivers_probe``) are modelled in :mod:`vfioctl.kernel.sim_drivercore`
+(its header lists what), mixed into :class:`SimKernel`.
+
 FAULT INJECTION: ``SimKernel(root, faults={"VFIO_DEVICE_PCI_HOT_RESET":
 "EIO", "VFIO_DEVICE_BIND_IOMMUFD@0000:81:00.1": "EAGAIN"})`` or the
 environment variable ``VFIOCTL_SIM_FAULTS="OP[@ADDR]=ERRNO,..."``; ``OP`` may
@@ -94,6 +98,7 @@ from vfioctl.kernel.base import (
     VFIO_TYPE1v2_IOMMU,
 )
 from vfioctl.errors import HostError
+from vfioctl.kernel.sim_drivercore import DriverCoreMixin
 from vfioctl.model import scope as sc
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Host, PciFunction
@@ -142,6 +147,8 @@ FAULT_OPS = (
     "VFIO_GROUP_GET_STATUS", "VFIO_GROUP_SET_CONTAINER", "VFIO_GROUP_GET_DEVICE_FD",
     "VFIO_DEVICE_BIND_IOMMUFD", "VFIO_DEVICE_GET_INFO", "VFIO_DEVICE_RESET",
     "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", "VFIO_DEVICE_PCI_HOT_RESET",
+    # the driver core (sim_drivercore.py)
+    "driver_override", "unbind", "bind", "drivers_probe",
 )
 
 
@@ -177,7 +184,7 @@ def parse_faults(spec: str | None) -> dict[str, str]:
     return out
 
 
-class SimKernel:
+class SimKernel(DriverCoreMixin):
     """See the module docstring.  ``name = "sim"``."""
 
     name = "sim"
@@ -455,6 +462,8 @@ class SimKernel:
         self._drop_fd(fd)
         self._log("close", str(obj.address) if isinstance(obj, _Device) and not obj.cdev
                   else obj.node, 0)
+        if isinstance(obj, _Device):
+            self._dc_settle(seed=False)  # the last user gone: a blocked unbind completes
 
     def close_all(self) -> None:
         # devices first, then groups, then containers/iommufds: the kernel's
@@ -633,7 +642,9 @@ class SimKernel:
         if fn is None or fn.iommu_group != g.number or not fn.vfio_bound:
             self._fail(op, name, E.ENODEV)
         self._device_open(host, fn, op)
-        fd = self._new_fd(_Device(fn.address, via_group=group, node=g.node), g.node)
+        # a device fd from the group is an anonymous inode, as /proc/PID/fd shows it
+        fd = self._new_fd(_Device(fn.address, via_group=group, node=g.node),
+                          "anon_inode:[vfio-device]")
         self._log(op, name, fd)
         return fd
 

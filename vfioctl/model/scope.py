@@ -84,10 +84,13 @@ class Reason:
     errno: str | None
     message: str
     devices: tuple[str, ...] = ()
+    #: the command (or action) that removes this reason, None when nothing can
+    remedy: str | None = None
 
     def to_json(self) -> dict:
         return {"code": self.code, "step": self.step, "errno": self.errno,
-                "message": self.message, "devices": list(self.devices)}
+                "message": self.message, "devices": list(self.devices),
+                "remedy": self.remedy}
 
 
 @dataclass
@@ -356,6 +359,15 @@ def _who(holders) -> str:
     return ", ".join(str(h) for h in holders)
 
 
+def _stop(holders) -> str:
+    hs = list(dict.fromkeys(str(h) for h in holders))
+    return "stop " + ", ".join(hs) + (" (the holder)" if len(hs) == 1 else " (the holders)")
+
+
+def _bind_cmd(addrs) -> str:
+    return "vfioctl bind " + " ".join(str(a) for a in addrs)
+
+
 def plan_reset(host: Host, target: PciFunction) -> ResetPlan:
     """Predict everything about a hot reset of ``target`` (pure)."""
     kind, why, slot, br, funcs = scope_of(host, target)
@@ -439,7 +451,9 @@ def _scope_blockers(host: Host, plan: ResetPlan, mode: str) -> list[Reason]:
     out: list[Reason] = []
     if plan.kind is None:
         out.append(Reason("no-hot-reset", "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", "ENODEV",
-                          plan.why, (str(plan.target.address),)))
+                          plan.why, (str(plan.target.address),),
+                          remedy=f"no command changes the topology; a function reset "
+                                 f"('vfioctl reset {plan.target.address}') may do"))
         return out
     if mode == GROUP:
         nogroup = [a.function for a in plan.affected if a.group is None]
@@ -447,7 +461,9 @@ def _scope_blockers(host: Host, plan: ResetPlan, mode: str) -> list[Reason]:
             out.append(Reason(
                 "affected-without-group", "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", "EPERM",
                 "functions in the reset scope have no IOMMU group (the kernel refuses to "
-                "reset non-isolated devices): " + ", ".join(_names(nogroup)), _names(nogroup)))
+                "reset non-isolated devices): " + ", ".join(_names(nogroup)), _names(nogroup),
+                remedy="enable the IOMMU (intel_iommu=on or amd_iommu=on on the kernel "
+                       "command line)"))
     outside = [a.function for a in plan.affected if not a.in_dev_set]
     if outside:
         parts = []
@@ -457,10 +473,13 @@ def _scope_blockers(host: Host, plan: ResetPlan, mode: str) -> list[Reason]:
                              f"{dev_set_key(host, f)})")
             else:
                 parts.append(f"{f.address} ({'driver ' + f.driver if f.driver else 'no driver'})")
+        unbound = [f for f in outside if not f.vfio_bound and not f.is_bridge]
         out.append(Reason(
             "not-in-dev-set", "VFIO_DEVICE_PCI_HOT_RESET", "EINVAL",
             "every function in the reset scope must be bound to vfio-pci in the same dev_set; "
-            "not: " + "; ".join(parts), _names(outside)))
+            "not: " + "; ".join(parts), _names(outside),
+            remedy=(_bind_cmd(_names(unbound)) if unbound and len(unbound) == len(outside)
+                    else None)))
     return out
 
 
@@ -471,12 +490,15 @@ def _verdict_group(host: Host, plan: ResetPlan) -> Verdict:
     if not t.vfio_bound:
         v.reasons.append(Reason("target-not-vfio", "VFIO_GROUP_GET_DEVICE_FD", "ENODEV",
                                 f"{t.address} is not bound to vfio-pci (driver: "
-                                f"{t.driver or 'none'})", (str(t.address),)))
+                                f"{t.driver or 'none'})", (str(t.address),),
+                                remedy=_bind_cmd([t.address])))
     if g is None:
         v.available = False
         v.reasons.append(Reason("no-iommu-group", "preflight", None,
                                 f"{t.address} has no IOMMU group: no legacy group node",
-                                (str(t.address),)))
+                                (str(t.address),),
+                                remedy="enable the IOMMU, or vfio's noiommu mode and "
+                                       f"'vfioctl bind --noiommu {t.address}'"))
         v.reasons.extend(_scope_blockers(host, plan, GROUP))
         return v
     if g.node.rsplit("/", 1)[1] not in host.dev_vfio:
@@ -486,7 +508,10 @@ def _verdict_group(host: Host, plan: ResetPlan) -> Verdict:
                                    f"{g.node} does not exist" + (
                                        "" if t.vfio_bound else
                                        " (no function of the group is bound to vfio-pci)"),
-                                   (str(t.address),)))
+                                   (str(t.address),),
+                                   remedy=("check devtmpfs/udev ('udevadm settle'); the kernel "
+                                           "creates the node when a member binds to vfio-pci")
+                                   if t.vfio_bound else f"'vfioctl bind {t.address}'"))
     # groups to open: the target's, then every other group of the dev_set
     # members in scope (what INFO will list once the reset is possible)
     groups: list[IommuGroup] = [g]
@@ -500,19 +525,20 @@ def _verdict_group(host: Host, plan: ResetPlan) -> Verdict:
         if held:
             v.reasons.append(Reason("group-busy", step, "EBUSY",
                                     f"group {grp.number} is open in another process: "
-                                    f"{_who(held)}", _names_of(host, grp)))
+                                    f"{_who(held)}", _names_of(host, grp), remedy=_stop(held)))
         cdev_held = [(f, h) for f in _members(host, grp) for h in host.device_holders(f)]
         if cdev_held:
             v.reasons.append(Reason("group-cdev-busy", step, "EBUSY",
                                     f"group {grp.number} has a device opened through its cdev "
                                     f"by {_who(h for _, h in cdev_held)}",
-                                    tuple(str(f.address) for f, _ in cdev_held)))
+                                    tuple(str(f.address) for f, _ in cdev_held),
+                                    remedy=_stop(h for _, h in cdev_held)))
     blockers = host.viability_blockers(g)
     if blockers:
         v.reasons.append(Reason("group-not-viable", "VFIO_GROUP_GET_STATUS", None,
                                 f"group {g.number} is not viable: " + ", ".join(
                                     f"{f.address} is bound to {f.driver}" for f in blockers),
-                                _names(blockers)))
+                                _names(blockers), remedy=_bind_cmd(_names(blockers))))
     v.reasons.extend(_scope_blockers(host, plan, GROUP))
     return v
 
@@ -532,28 +558,32 @@ def _verdict_iommufd(host: Host, plan: ResetPlan) -> Verdict:
     if not host.dev_iommu:
         v.available = False
         v.reasons.append(Reason("no-iommufd", "open /dev/iommu", "ENOENT",
-                                "/dev/iommu does not exist: the kernel has no IOMMUFD", ()))
+                                "/dev/iommu does not exist: the kernel has no IOMMUFD", (),
+                                remedy="use the legacy group mode (--group), or a kernel with "
+                                       "CONFIG_IOMMUFD"))
     if not t.vfio_bound:
         v.available = False
         v.reasons.append(Reason("target-not-vfio", "open cdev", "ENOENT",
                                 f"{t.address} is not bound to vfio-pci (driver: "
-                                f"{t.driver or 'none'}): no vfio cdev", (str(t.address),)))
+                                f"{t.driver or 'none'}): no vfio cdev", (str(t.address),),
+                                remedy=_bind_cmd([t.address])))
     elif g is not None and g.noiommu:
         v.available = False
         v.reasons.append(Reason("noiommu-no-cdev", "open cdev", "ENOENT",
                                 f"{t.address} is a noiommu device: the kernel creates no cdev "
                                 "for noiommu devices; use the legacy group mode",
-                                (str(t.address),)))
+                                (str(t.address),), remedy="use --legacy"))
     elif host.cdev_node(t) is None:
         v.available = False
         v.reasons.append(Reason("no-cdev", "open cdev", "ENOENT",
                                 f"{t.address} has no usable vfio cdev (vfio-dev/{t.vfio_dev} has "
                                 "no dev attribute: kernel built without VFIO_DEVICE_CDEV)",
-                                (str(t.address),)))
+                                (str(t.address),), remedy="use --legacy"))
     elif host.cdev_node(t).rsplit("/", 1)[1] not in host.dev_vfio_devices:
         v.available = False
         v.reasons.append(Reason("no-cdev-node", "open cdev", "ENOENT",
-                                f"{host.cdev_node(t)} does not exist", (str(t.address),)))
+                                f"{host.cdev_node(t)} does not exist", (str(t.address),),
+                                remedy="check devtmpfs/udev ('udevadm settle'), or use --legacy"))
     if not v.available:
         v.reasons.extend(r for r in _scope_blockers(host, plan, IOMMUFD)
                          if r.code == "no-hot-reset")
@@ -575,13 +605,13 @@ def _verdict_iommufd(host: Host, plan: ResetPlan) -> Verdict:
             v.reasons.append(Reason("group-busy", step, "EBUSY",
                                     f"group {fg.number} is open in another process "
                                     f"({_who(held)}): vfio_device_block_group refuses the bind",
-                                    (str(f.address),)))
+                                    (str(f.address),), remedy=_stop(held)))
         dh = host.device_holders(f)
         if dh:
             v.reasons.append(Reason("device-busy", step, "EINVAL",
                                     f"{f.address}'s cdev is already open in another process "
                                     f"({_who(dh)}): a cdev device can be opened only once",
-                                    (str(f.address),)))
+                                    (str(f.address),), remedy=_stop(dh)))
         if fg is not None:
             others = [(m, h) for m in _members(host, fg) if m.address != f.address
                       for h in host.device_holders(m)]
@@ -589,16 +619,18 @@ def _verdict_iommufd(host: Host, plan: ResetPlan) -> Verdict:
                 v.reasons.append(Reason("group-owned-elsewhere", step, "EPERM",
                                         f"group {fg.number}'s DMA is owned by another iommufd "
                                         f"({_who(h for _, h in others)})",
-                                        tuple(str(m.address) for m, _ in others)))
+                                        tuple(str(m.address) for m, _ in others),
+                                        remedy=_stop(h for _, h in others)))
             blockers = host.viability_blockers(fg)
             if blockers:
                 v.reasons.append(Reason("group-not-viable", step, "EPERM",
                                         f"group {fg.number} is not viable: " + ", ".join(
                                             f"{b.address} is bound to {b.driver}"
                                             for b in blockers),
-                                        _names(blockers)))
+                                        _names(blockers), remedy=_bind_cmd(_names(blockers))))
         if f is not t and host.cdev_node(f) is None:
             v.reasons.append(Reason("no-cdev", step, "ENOENT",
-                                    f"{f.address} has no usable vfio cdev", (str(f.address),)))
+                                    f"{f.address} has no usable vfio cdev", (str(f.address),),
+                                    remedy="use --legacy"))
     v.reasons.extend(_scope_blockers(host, plan, IOMMUFD))
     return v

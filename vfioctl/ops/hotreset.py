@@ -386,6 +386,7 @@ def _preflight_refusal(plan: sc.ResetPlan, mode: str) -> Refused:
     v = plan.verdicts[mode]
     step, err = v.expected
     first = v.reasons[0].message if v.reasons else ""
+    fixes = list(dict.fromkeys(r.remedy for r in v.reasons if r.remedy))
     if v.cannot_tell:
         from vfioctl.errors import EXIT_CANNOT_TELL
         return Refused(f"cannot tell whether a hot reset of {plan.target.address} in {mode} mode "
@@ -395,9 +396,10 @@ def _preflight_refusal(plan: sc.ResetPlan, mode: str) -> Refused:
                        code=EXIT_CANNOT_TELL, kind="cannot-tell", step=step)
     return Refused(f"a hot reset of {plan.target.address} in {mode} mode would be refused "
                    f"({err or 'refused'} at {step}): {first}",
-                   f"'vfioctl reset-info {plan.target.address}' lists every reason; "
+                   (f"fix: {'; '.join(fixes)}; " if fixes else "")
+                   + f"'vfioctl reset-info {plan.target.address}' lists every reason; "
                    "--no-preflight lets the kernel decide",
-                   code=EXIT_NO, kind="not-possible", errno=err, step=step)
+                   code=EXIT_NO, kind="not-possible", errno=err, step=step, remedies=fixes)
 
 
 def plan_targets(host: Host, fns: list[PciFunction]) -> list[sc.ResetPlan]:
@@ -550,7 +552,8 @@ def function_reset(kernel, root: str, host: Host, fn: PciFunction, *,
     mode = choose_mode(plan, iommufd=mode_flags[0], group=mode_flags[1])
     if not fn.vfio_bound:
         raise Refused(f"{fn.address} is not bound to vfio-pci (driver: {fn.driver or 'none'})",
-                      f"bind it to vfio-pci first (driverctl set-override {fn.address} vfio-pci)",
+                      f"bind it to vfio-pci first: vfioctl bind {fn.address} (or driverctl "
+                      f"set-override {fn.address} vfio-pci)",
                       code=EXIT_NO, kind="not-possible")
     if fn.iommu_group is None:
         raise _no_group(fn)
@@ -561,7 +564,8 @@ def function_reset(kernel, root: str, host: Host, fn: PciFunction, *,
     if setup:
         r = setup[0]
         raise Refused(f"cannot open {fn.address} in {mode} mode: {r.message}",
-                      f"'vfioctl show {fn.address}' explains the device's state", code=EXIT_NO,
+                      (f"fix: {r.remedy}; " if r.remedy else "")
+                      + f"'vfioctl show {fn.address}' explains the device's state", code=EXIT_NO,
                       kind="not-possible", errno=r.errno, step=r.step)
     methods = fn.reset_method
     scope_note = None

@@ -172,6 +172,8 @@ class ConfirmRequest:
     plans: list[tuple["sc.ResetPlan", str]] = field(default_factory=list)   # (plan, mode)
     notes: list[str] = field(default_factory=list)
     host: "Host | None" = None
+    #: another report to show with the question (bind/unbind: the BindPlan)
+    report: object = None
 
 
 Confirm = Callable[[ConfirmRequest], bool]

@@ -32,6 +32,8 @@ RENDERERS: dict[str, tuple[str, str, str]] = {
     "SnapshotReport": ("human", "jsondoc.snapshot_doc", "render_snapshot"),
     "DoctorReport": ("doctor", "doctor_doc", "render_doctor"),
     "TreeReport": ("tree", "tree_doc", "render_tree"),
+    "BindResult": ("bind", "bind_doc", "render_bind"),
+    "BindPlan": ("bind", "plan_doc", "render_plan_doc"),
     "ExportReport": ("fleet", "export_doc", "render_export"),
     "HookReport": ("fleet", "hook_doc", "render_hook"),
 }

@@ -35,6 +35,8 @@ def render_check(d: dict, c: Canvas) -> None:
             for r in e["reasons"]:
                 c.bullet(f"{r['mode']}: {r['message']} [{r['errno'] or 'refused'} at "
                          f"{r['step']}]", "bad")
+            for f in dict.fromkeys(r["remedy"] for r in e["reasons"] if r.get("remedy")):
+                c.line(f"  fix: {f}")
 
 
 def render_hot_reset(d: dict, c: Canvas) -> None:
@@ -73,6 +75,10 @@ def render_function_reset(d: dict, c: Canvas) -> None:
 def render_confirm(req, c: Canvas) -> None:
     """What is about to happen (drawn on stderr before the question)."""
     from vfioctl.present import jsondoc as jd
+    if req.report is not None:          # bind/unbind: the plan with guards and consequence
+        from vfioctl.present import renderers
+        to_json, human = renderers(req.report)
+        human(to_json(req.report), c)
     for p, m in req.plans:
         render_plan(jd.plan(req.host, p), c)
         c.line(f"  mode: {m}")

@@ -209,6 +209,11 @@ def render_plan(p: dict, c: Canvas, *, title: bool = True) -> None:
                 c.line(f"  {label}: {state} — {ans} at {exp['step']}", "bad")
             for r in v["reasons"]:
                 c.bullet(r["message"], "bad")
+    fixes = list(dict.fromkeys(r["remedy"] for v in p["verdicts"].values() if not v["possible"]
+                               for r in v["reasons"] if r.get("remedy")))
+    if not p["possible"]:
+        for f in fixes:
+            c.line(f"  fix: {f}")
     for n in p["notes"]:
         c.line(f"  note: {n}", "dim")
 

@@ -7,8 +7,10 @@ where PATTERN is an fnmatch(3) glob (``*``, ``?``, ``[...]``, no flags), as
 kmod matches it (libkmod ``kmod_module_new_from_lookup`` over the alias index).
 
 The release is ``proc/sys/kernel/osrelease`` under the root, or ``uname -r``
-on the live root when that file cannot be read.  The file is read once,
-bounded (:data:`MAX_BYTES`), only if it is a regular file, without blocking.
+on the live root when that file cannot be read.  Both are read through the
+root's confined API (:class:`~vfioctl.sysfs.root.Root`: links resolved
+inside the root, only a regular file opened, never blocking, bounded by
+:data:`MAX_BYTES`).
 
 API::
 
@@ -18,7 +20,11 @@ API::
 
 ``vfio_pci:`` aliases are what vfio-pci variant drivers declare
 (``PCI_DRIVER_OVERRIDE_DEVICE_VFIO``); they match the device's modalias with
-``pci:`` replaced by ``vfio_pci:`` (kernel ``file2alias.c``).
+``pci:`` replaced by ``vfio_pci:`` (kernel ``file2alias.c``).  Variants come
+most specific first, as NVIDIA's vfio-manage and libvirt choose one: every
+field of the alias equals the device's or is a whole-field ``*``, and the
+alias with the fewest wildcards wins (file order breaks ties), so
+``bind --driver auto`` takes the first (binding-host-fleet.md A.9).
 """
 
 from __future__ import annotations
@@ -26,48 +32,22 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 
-from vfioctl.sysfs.root import Root
+from vfioctl.sysfs.root import LIMITS, Root
 
 OSRELEASE = "proc/sys/kernel/osrelease"
 MODULES_DIR = "lib/modules"
 #: modules.alias of a distribution kernel is ~1-2 MB; refuse anything absurd
-MAX_BYTES = 32 * 1024 * 1024
+MAX_BYTES = LIMITS["alias"]
 
 _PREFIXES = ("pci:", "vfio_pci:")
 _KEY = 13          # len("pci:v0000XXXX"): the vendor part, literal in most patterns
 
 
-def _read_regular(path: str, limit: int) -> bytes | None:
-    """Bytes of a regular file (never a FIFO or device: no blocking), at most ``limit``."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            return None
-        chunks, left = [], limit + 1
-        while left > 0:
-            b = os.read(fd, min(left, 1 << 20))
-            if not b:
-                break
-            chunks.append(b)
-            left -= len(b)
-        data = b"".join(chunks)
-        return None if len(data) > limit else data
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 def kernel_release(root: Root) -> str | None:
     """The running kernel's release under ``root`` (``uname -r`` on the live root)."""
-    data = _read_regular(root.join(OSRELEASE), 256)   # procfs: size 0, read to EOF
+    data = root.read(root.join(OSRELEASE), 256, "proc")   # procfs: size 0, read to EOF
     if data:
         rel = data.decode("ascii", "replace").strip()
         if rel and "/" not in rel and rel not in (".", ".."):
@@ -88,9 +68,10 @@ class ModAlias:
 
     release: str | None = None
     path: str | None = None
-    # (index, compiled pattern, module) grouped by the pattern's first _KEY literal chars
-    _by_key: dict[str, list[tuple[int, "re.Pattern[str]", str]]] = field(default_factory=dict)
-    _generic: list[tuple[int, "re.Pattern[str]", str]] = field(default_factory=list)
+    # (index, compiled pattern, module, wildcards) grouped by the pattern's first
+    # _KEY literal chars
+    _by_key: dict[str, list[tuple[int, "re.Pattern[str]", str, int]]] = field(default_factory=dict)
+    _generic: list[tuple[int, "re.Pattern[str]", str, int]] = field(default_factory=list)
     count: int = 0
 
     @classmethod
@@ -101,7 +82,7 @@ class ModAlias:
         if not rel:
             return None
         path = r.join(f"{MODULES_DIR}/{rel}/modules.alias")
-        data = _read_regular(path, MAX_BYTES)
+        data = r.read(path, MAX_BYTES, "alias")
         if data is None:
             return None
         return cls.parse(data.decode("utf-8", "replace"), release=rel, path=path)
@@ -120,7 +101,7 @@ class ModAlias:
                 rx = re.compile(fnmatch.translate(pat))
             except re.error:
                 continue
-            entry = (i, rx, mod)
+            entry = (i, rx, mod, pat.count("*"))
             lit = _literal_prefix(pat)
             key = _key(lit)
             if key is not None:
@@ -130,11 +111,11 @@ class ModAlias:
             self.count += 1
         return self
 
-    def _match(self, alias: str) -> list[str]:
+    def _match(self, alias: str, *, specific_first: bool = False) -> list[str]:
         cands = self._generic + self._by_key.get(_key(alias) or "", [])
-        cands.sort(key=lambda e: e[0])
+        cands.sort(key=(lambda e: (e[3], e[0])) if specific_first else (lambda e: e[0]))
         out: list[str] = []
-        for _, rx, mod in cands:
+        for _, rx, mod, _w in cands:
             if mod not in out and rx.match(alias):
                 out.append(mod)
         return out
@@ -146,10 +127,11 @@ class ModAlias:
         return self._match(modalias)
 
     def vfio_variants_for(self, modalias: str) -> list[str]:
-        """vfio-pci variant drivers declaring ``vfio_pci:`` aliases that match ``modalias``."""
+        """vfio-pci variant drivers declaring ``vfio_pci:`` aliases that match
+        ``modalias``, most specific first (fewest ``*``; file order on a tie)."""
         if not modalias or not modalias.startswith("pci:"):
             return []
-        return self._match("vfio_" + modalias)
+        return self._match("vfio_" + modalias, specific_first=True)
 
 
 def _key(s: str) -> str | None:

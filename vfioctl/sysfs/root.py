@@ -64,8 +64,10 @@ LIMITS = {
     "pci.ids": 16 << 20,      # the real file is ~1.4 MB
     "umockdev": 64 << 20,     # a umockdev-record text file
     "snapshot": 1 << 20,      # one file copied by `vfioctl snapshot`
-    "state": 16 << 20,        # the simulator's journal
+    "state": 16 << 20,        # the simulator's journal, bind's run/vfioctl/bindings.json
     "host": 1 << 20,          # doctor: proc/cpuinfo, interrupts, modules, modules.builtin, etc/group
+    "table": 1 << 20,         # proc/mounts, proc/swaps, proc/net/route... (bind's guards)
+    "alias": 32 << 20,        # lib/modules/<release>/modules.alias (the real one is ~1.4 MB)
 }
 
 _RD = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
@@ -352,6 +354,99 @@ class Root:
             return True
         except OSError:
             return False
+
+    def invalidate(self) -> None:
+        """Forget resolved directories: call after the tree was changed (a
+        simulated bind moves links such as ``driver`` and ``iommu_group``)."""
+        self._dirs.clear()
+
+    # -- confined writes (bind's state file, driverctl's store) -------------------
+    def _open_dir(self, rel: str, create: bool) -> int:
+        """An fd of the directory ``rel`` (relative to the root), walked one
+        component at a time with ``O_NOFOLLOW``: a link anywhere on the way is
+        refused (``ELOOP``/``ENOTDIR``), missing directories are made when
+        ``create``."""
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for comp in rel.split("/"):
+                if comp in ("", "."):
+                    continue
+                if comp == "..":
+                    raise RootEscape(self.join(rel), "'..' in a path written inside the root")
+                flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+                try:
+                    nfd = os.open(comp, flags, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    try:
+                        os.mkdir(comp, 0o755, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                    nfd = os.open(comp, flags, dir_fd=fd)
+                except OSError as e:
+                    if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                        self.warn(f"{self.shown(self.join(rel))}: a directory on the way is a "
+                                  "link or not a directory; not written through")
+                    raise
+                os.close(fd)
+                fd = nfd
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def write_atomic(self, rel: str, data: bytes, mode: int = 0o644) -> None:
+        """Replace the file ``rel`` (relative to the root) by ``data``
+        atomically: a new regular file is created (``O_EXCL|O_NOFOLLOW``) in
+        the directory reached without following any link, synced, and renamed
+        over the name (a link planted there is replaced, never followed).
+        Raises ``OSError``."""
+        head, _, name = rel.rpartition("/")
+        if name in ("", ".", ".."):
+            raise OSError(errno.EINVAL, "not a file name", self.join(rel))
+        dfd = self._open_dir(head, create=True)
+        try:
+            tmp = f".{name}.{os.getpid()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_NONBLOCK | os.O_CLOEXEC, mode, dir_fd=dfd)
+            try:
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            except BaseException:
+                try:
+                    os.unlink(tmp, dir_fd=dfd)
+                except OSError:
+                    pass
+                raise
+            try:
+                os.fsync(dfd)
+            except OSError:
+                pass
+        finally:
+            os.close(dfd)
+
+    def remove(self, rel: str) -> bool:
+        """Unlink the file ``rel`` (never following a link on the way; a link
+        at ``rel`` itself is removed, not followed).  False when missing."""
+        head, _, name = rel.rpartition("/")
+        try:
+            dfd = self._open_dir(head, create=False)
+        except FileNotFoundError:
+            return False
+        try:
+            os.unlink(name, dir_fd=dfd)
+            return True
+        except FileNotFoundError:
+            return False
+        finally:
+            os.close(dfd)
 
     def __repr__(self) -> str:
         return f"Root({self.path!r})"

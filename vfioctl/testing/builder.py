@@ -26,6 +26,7 @@ import struct
 from dataclasses import dataclass, field
 
 from vfioctl.model.address import PciAddress
+from vfioctl.model.host import is_vfio_driver
 
 
 def _w(path: str, data: str | bytes) -> None:
@@ -72,6 +73,11 @@ class Fn:
     boot_vga: bool | None = None     # VGA-class devices: the boot_vga attribute (0/1)
     sriov_totalvfs: int | None = None
     noiommu: bool = False            # in a fake vfio-noiommu group (no IOMMU coverage)
+    net: tuple[str, ...] = ()        # network interfaces below the function (net/<if>)
+    block: tuple[str, ...] = ()      # disks below the function (nvme/nvme0/<disk>)
+    block_holders: dict = field(default_factory=dict)  # disk or partition -> holder names
+    partitions: tuple[str, ...] = ()  # partitions of the first disk
+    chardevs: tuple[str, ...] = ()   # DEVNAMEs of class devices below (snd/controlC0)
 
 
 @dataclass
@@ -89,6 +95,11 @@ class TreeBuilder:
     iommufd: bool = True
     iommu_units: tuple[str, ...] = ("dmar0",)
     extra: list = field(default_factory=list)  # callables(root) for broken entries
+    routes: list = field(default_factory=list)   # (iface, destination hex) -> proc/net/route
+    addrs6: list = field(default_factory=list)   # (iface, address hex, scope) -> if_inet6
+    mounts: list = field(default_factory=list)   # (device, mountpoint, fstype) -> proc/mounts
+    swaps: list = field(default_factory=list)    # device names -> proc/swaps
+    host_drivers: tuple[str, ...] = ()  # registered drivers with no device bound
     meta: dict = field(default_factory=dict)
     #: text of lib/modules/<osrelease>/modules.alias (None: no such file)
     modules_alias: str | None = None
@@ -136,7 +147,7 @@ class TreeBuilder:
         vfio_idx = 0
         used_vfio = {f.vfio_dev for f in self.functions if f.vfio_dev}
         for f in self.functions:
-            if f.driver == "vfio-pci" and f.vfio_dev is None:
+            if is_vfio_driver(f.driver) and f.vfio_dev is None:
                 while f"vfio{vfio_idx}" in used_vfio:
                     vfio_idx += 1
                 f.vfio_dev = f"vfio{vfio_idx}"
@@ -156,11 +167,33 @@ class TreeBuilder:
             _w(f"{d}/numa_node", f"{f.numa_node}\n")
             if f.boot_vga is not None:
                 _w(f"{d}/boot_vga", f"{int(f.boot_vga)}\n")
-            _w(f"{d}/modalias", f"pci:v{f.vendor:08X}d{f.device:08X}sv*sd*bc{f.cls >> 16:02X}"
+            _w(f"{d}/modalias", f"pci:v{f.vendor:08X}d{f.device:08X}sv{f.subsystem[0]:08X}sd{f.subsystem[1]:08X}bc{f.cls >> 16:02X}"
                                 f"sc{(f.cls >> 8) & 0xFF:02X}i{f.cls & 0xFF:02X}\n")
             _w(f"{d}/config", self._config(f))
             if f.reset_method is not None:
                 _w(f"{d}/reset_method", f.reset_method + "\n")
+            for ifname in f.net:
+                nd = f"{d}/net/{ifname}"
+                _w(f"{nd}/operstate", "up\n")
+                _w(f"{nd}/uevent", f"INTERFACE={ifname}\n")
+                _link(f"{sysd}/class/net/{ifname}", nd)
+            for i, disk in enumerate(f.block):
+                bd = f"{d}/nvme/nvme{i}/{disk}"
+                _w(f"{bd}/uevent", f"DEVNAME={disk}\nDEVTYPE=disk\n")
+                os.makedirs(f"{bd}/holders", exist_ok=True)
+                for h in f.block_holders.get(disk, ()):
+                    os.makedirs(f"{sysd}/devices/virtual/block/{h}", exist_ok=True)
+                    _link(f"{bd}/holders/{h}", f"{sysd}/devices/virtual/block/{h}")
+                for part in (f.partitions if i == 0 else ()):
+                    _w(f"{bd}/{part}/uevent", f"DEVNAME={part}\nDEVTYPE=partition\n")
+                    os.makedirs(f"{bd}/{part}/holders", exist_ok=True)
+                    for h in f.block_holders.get(part, ()):
+                        os.makedirs(f"{sysd}/devices/virtual/block/{h}", exist_ok=True)
+                        _link(f"{bd}/{part}/holders/{h}", f"{sysd}/devices/virtual/block/{h}")
+                _link(f"{sysd}/block/{disk}", bd)
+            for i, devname in enumerate(f.chardevs):
+                cd = f"{d}/class-dev{i}/{devname.rsplit('/', 1)[-1]}"
+                _w(f"{cd}/uevent", f"DEVNAME={devname}\n")
             if f.sriov_totalvfs is not None:
                 nvfs = sum(1 for g in self.functions if g.physfn == f.bdf)
                 _w(f"{d}/sriov_totalvfs", f"{f.sriov_totalvfs}\n")
@@ -189,6 +222,8 @@ class TreeBuilder:
             for i, vf in enumerate(vfs):
                 _link(f"{dpath(pf)}/virtfn{i}", dpath(vf))
         os.makedirs(f"{sysd}/bus/pci/drivers/vfio-pci", exist_ok=True)
+        for drv in self.host_drivers:
+            os.makedirs(f"{sysd}/bus/pci/drivers/{drv}", exist_ok=True)
         os.makedirs(f"{sysd}/bus/pci/devices", exist_ok=True)
         os.makedirs(f"{sysd}/kernel/iommu_groups", exist_ok=True)
         os.makedirs(f"{sysd}/class/vfio", exist_ok=True)
@@ -210,7 +245,7 @@ class TreeBuilder:
                 _w(f"{gd}/reserved_regions", "0x00000000fee00000 0x00000000feefffff msi\n")
             if noi:
                 _w(f"{gd}/name", "vfio-noiommu\n")
-            if any(m.driver == "vfio-pci" for m in members):
+            if any(is_vfio_driver(m.driver) for m in members):
                 node = f"noiommu-{num}" if noi else str(num)
                 vdir = f"{sysd}/devices/virtual/vfio/{node}"
                 _w(f"{vdir}/dev", f"243:{num}\n")
@@ -254,6 +289,17 @@ class TreeBuilder:
             _w(f"{moddir}/modules.alias", self.modules_alias)
         _w(f"{proc}/sys/kernel/tainted", ("64" if self.noiommu else "0") + "\n")
         _w(f"{proc}/cmdline", self.meta.get("cmdline", "intel_iommu=on") + "\n")
+        net = os.path.join(proc, "net")
+        os.makedirs(net, exist_ok=True)
+        _w(f"{net}/route", "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask"
+                           "\t\tMTU\tWindow\tIRTT\n" + "".join(
+                               f"{i}\t{dst}\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+                               for i, dst in self.routes))
+        _w(f"{net}/if_inet6", "".join(f"{a} 02 40 {sc} 80 {i}\n" for i, a, sc in self.addrs6))
+        _w(f"{proc}/mounts", "sysfs /sys sysfs rw 0 0\nproc /proc proc rw 0 0\n" + "".join(
+            f"{dev} {mp} {fs} rw 0 0\n" for dev, mp, fs in self.mounts))
+        _w(f"{proc}/swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n" + "".join(
+            f"{dev}\tpartition\t8388604\t\t0\t\t-2\n" for dev in self.swaps))
         fdnum: dict[int, int] = {}
         for pid, comm, node in self.holders:
             _w(f"{proc}/{pid}/comm", comm + "\n")

@@ -418,3 +418,90 @@ def qemu_q35_noiommu(path: str) -> str:
     b.fn("0000:09:00.0", "0000:08:00.0", driver="vfio-pci", group=next(n), reset_method="bus",
          **edu)
     return b.write()
+
+
+@scenario("bind-host")
+def bind_host(path: str) -> str:
+    """A host whose functions are on their host drivers, for bind/unbind and
+    every guard: a boot console GPU + audio (boot_vga), an ACS-capable dual-port
+    NIC whose ports are in separate groups on one bus (the reset scope spans two
+    groups: --scope), a NIC carrying a route, an NVMe drive with the root
+    filesystem and swap, an SR-IOV PF with VFs in use, an audio function held
+    open (snd/controlC0), a ConnectX VF with a VFIO variant driver in
+    modules.alias, and a vfio-pci device held by QEMU."""
+    b = TreeBuilder(path, host_drivers=("mlx5_vfio_pci",), meta={
+        "scenario": "bind-host", "osrelease": "6.12.0-vfioctl-bind"})
+    _host_bridge(b)
+    b.root_port("0000:00:01.0", 0x01, group=1)
+    b.fn("0000:01:00.0", "0000:00:01.0", vendor=0x1002, device=0x73BF, cls=0x030000,
+         driver="amdgpu", group=11, multifunction=True, boot_vga=True, reset_method="bus",
+         chardevs=("dri/card0",))
+    b.fn("0000:01:00.1", "0000:00:01.0", vendor=0x1002, device=0xAB28, cls=0x040300,
+         driver="snd_hda_intel", group=11)
+    b.root_port("0000:00:02.0", 0x02, group=2)
+    for fnum in (0, 1):
+        b.fn(f"0000:02:00.{fnum}", "0000:00:02.0", vendor=0x8086, device=0x1521, cls=0x020000,
+             subsystem=(0x8086, 0x0001), driver="igb", group=21 + fnum, flr=True,
+             multifunction=fnum == 0, reset_method="flr bus" if fnum == 0 else "flr")
+    b.root_port("0000:00:03.0", 0x03, group=3)
+    b.fn("0000:03:00.0", "0000:00:03.0", vendor=0x8086, device=0x10D3, cls=0x020000,
+         driver="e1000e", group=31, reset_method="pm bus", net=("enp3s0",))
+    b.routes.append(("enp3s0", "0002A8C0"))          # 192.168.2.0/24
+    b.root_port("0000:00:04.0", 0x04, group=4)
+    b.fn("0000:04:00.0", "0000:00:04.0", vendor=0x144D, device=0xA80A, cls=0x010802,
+         driver="nvme", group=41, flr=True, reset_method="flr bus", block=("nvme0n1",),
+         partitions=("nvme0n1p1", "nvme0n1p2", "nvme0n1p3"),
+         block_holders={"nvme0n1p3": ("dm-0",)})
+    b.mounts.append(("/dev/nvme0n1p1", "/", "ext4"))
+    b.swaps.append("/dev/nvme0n1p2")
+    b.root_port("0000:00:05.0", 0x05, group=5)
+    b.fn("0000:05:00.0", "0000:00:05.0", vendor=0x8086, device=0x10FB, cls=0x020000,
+         driver="ixgbe", group=51, flr=True, reset_method="flr bus", sriov_totalvfs=63)
+    for i, drv in enumerate(("ixgbevf", None)):
+        b.fn(f"0000:05:10.{2 * i}", "0000:00:05.0", vendor=0x8086, device=0x10ED,
+             cls=0x020000, driver=drv, group=52 + i, flr=True, reset_method="flr",
+             physfn="0000:05:00.0")
+    b.fn("0000:00:1f.3", None, vendor=0x8086, device=0xA348, cls=0x040300,
+         driver="snd_hda_intel", group=60, pcie=None, chardevs=("snd/controlC1",))
+    b.hold("/dev/snd/controlC1", 1777, "pipewire")
+    b.root_port("0000:00:06.0", 0x06, group=6)
+    b.fn("0000:06:00.0", "0000:00:06.0", vendor=0x15B3, device=0x101E, cls=0x020000,
+         subsystem=(0x15B3, 0x0016), driver=None, group=61, flr=True, reset_method="flr")
+    b.root_port("0000:00:07.0", 0x07, group=7)
+    b.fn("0000:07:00.0", "0000:00:07.0", vendor=0x10DE, device=0x1EB8, cls=0x030200,
+         driver="vfio-pci", group=71, flr=True, reset_method="flr bus")
+    b.hold("/dev/vfio/71", 4242, "qemu-system-x86")
+    b.hold("/dev/vfio/vfio", 4242, "qemu-system-x86")
+    b.hold("anon_inode:[vfio-device]", 4242, "qemu-system-x86")   # the device fd
+    root = b.write()
+    mods = os.path.join(root, "lib/modules/6.12.0-vfioctl-bind")
+    os.makedirs(mods, exist_ok=True)
+    with open(os.path.join(mods, "modules.alias"), "w") as f:
+        f.write("# Aliases extracted from modules themselves.\n"
+                "alias vfio_pci:v000015B3d*sv*sd*bc*sc*i* generic_vfio_pci\n"
+                "alias pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_core\n"
+                "alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci\n"
+                "alias pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e\n")
+    return root
+
+
+@scenario("qemu-q35-bind")
+def qemu_q35_bind(path: str) -> str:
+    """The bind scenario table's part of the real-kernel guest (tests/vm/
+    test_bind_real.py): an e1000e (fn 0) on e1000e and an ich9-intel-hda (fn 1)
+    on snd_hda_intel, one multifunction device in one IOMMU group behind a
+    hotplug root port, and an edu pair on vfio-pci beside it."""
+    b = TreeBuilder(path, meta={"scenario": "qemu-q35-bind", "osrelease": "6.12.0-fixture"})
+    _host_bridge(b)
+    b.root_port("0000:00:02.0", 0x01, group=2, slot="1", device=0x000C, vendor=0x1B36)
+    edu = dict(vendor=0x1234, device=0x11E8, cls=0x00FF00, pcie=None,
+               subsystem=(0x1AF4, 0x1100))
+    b.fn("0000:01:00.0", "0000:00:02.0", driver="vfio-pci", group=10, multifunction=True,
+         reset_method="bus", **edu)
+    b.fn("0000:01:00.1", "0000:00:02.0", driver="vfio-pci", group=10, **edu)
+    b.root_port("0000:00:0b.0", 0x0B, group=20, slot="9", device=0x000C, vendor=0x1B36)
+    b.fn("0000:0b:00.0", "0000:00:0b.0", vendor=0x8086, device=0x10D3, cls=0x020000,
+         driver="e1000e", group=21, multifunction=True, reset_method="pm bus", pm_reset=True)
+    b.fn("0000:0b:00.1", "0000:00:0b.0", vendor=0x8086, device=0x293E, cls=0x040300,
+         driver="snd_hda_intel", group=21, reset_method="pm", pm_reset=True)
+    return b.write()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 
+from vfioctl.model.host import is_vfio_driver
+
 
 def _dev_dir(root: str, bdf: str) -> str:
     link = os.path.join(root, "sys/bus/pci/devices", bdf)
@@ -90,7 +92,7 @@ def _sync_group_node(root: str, devdir: str) -> None:
     bound = False
     for m in os.listdir(os.path.join(gdir, "devices")):
         drv = os.path.join(gdir, "devices", m, "driver")
-        if os.path.islink(drv) and os.path.basename(os.readlink(drv)) == "vfio-pci":
+        if os.path.islink(drv) and is_vfio_driver(os.path.basename(os.readlink(drv))):
             bound = True
     devnode = os.path.join(root, "dev/vfio", node)
     if bound and not os.path.exists(devnode):
