@@ -48,6 +48,9 @@ _vfioctl_value() {  # COMMAND OPTION VALUE OPTPREFIX; fails when OPTION takes no
         bind:--allow) _vfioctl_words "$3" "$4" boot-vga nic-in-use storage-in-use pf-vfs no-iommu-group held driver-missing ;;
         bind:--timeout) : ;;
         unbind:--timeout) : ;;
+        export:--prometheus) _vfioctl_files -f "$3" "$4" ;;
+        export:--nfd) _vfioctl_files -f "$3" "$4" ;;
+        export:--nfd-expiry) : ;;
         *) return 1 ;;
     esac
 }
@@ -103,6 +106,7 @@ _vfioctl() {
                 tree:--group|tree:-g|tree:--class|tree:-c|tree:--driver|tree:-d) skip=1 ;;
                 bind:--driver|bind:--allow|bind:--timeout) skip=1 ;;
                 unbind:--timeout) skip=1 ;;
+                export:--prometheus|export:--nfd|export:--nfd-expiry) skip=1 ;;
                 *:-*) ;;
                 *) npos=$((npos + 1)) ;;
             esac
@@ -118,7 +122,7 @@ _vfioctl() {
         if [[ $cur == -* ]]; then
             _vfioctl_words "$cur" "" --root --demo --backend --format --quiet -q --json --version --install-completion --show-completion --help -h
         else
-            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch tree doctor bind unbind
+            _vfioctl_words "$cur" "" list groups show reset-info hot-reset reset check completion snapshot watch tree doctor bind unbind export libvirt-hook
         fi
     else
         case $cmd in
@@ -238,6 +242,22 @@ _vfioctl() {
                 else
                     case $npos in
                         *) _vfioctl_dyn vfio-devices "$cur" '' ;;
+                    esac
+                fi
+                ;;
+            export)
+                _vfioctl_words "$cur" "" --prometheus --nfd --nfd-expiry --json --help -h
+                ;;
+            libvirt-hook)
+                if [[ $cur == -* ]]; then
+                    _vfioctl_words "$cur" "" --json --help -h
+                else
+                    case $npos in
+                        0) _vfioctl_files -f "$cur" '' ;;
+                        1) _vfioctl_files -f "$cur" '' ;;
+                        2) _vfioctl_files -f "$cur" '' ;;
+                        3) _vfioctl_files -f "$cur" '' ;;
+                        *) _vfioctl_words "$cur" "" --json --help -h ;;
                     esac
                 fi
                 ;;

@@ -43,6 +43,8 @@ function __vfioctl_parse --description 'vfioctl: subcommand, positional count, -
                     set i (math $i + 1)
                 case unbind:--timeout
                     set i (math $i + 1)
+                case export:--prometheus export:--nfd export:--nfd-expiry
+                    set i (math $i + 1)
                 case '*:-*'
                 case '*'
                     set npos (math $npos + 1)
@@ -107,6 +109,8 @@ complete -c vfioctl -n '__vfioctl_using -' -a tree -d 'The PCI hierarchy as a tr
 complete -c vfioctl -n '__vfioctl_using -' -a doctor -d 'Will device assignment and reset work on this host, and if not, what to do'
 complete -c vfioctl -n '__vfioctl_using -' -a bind -d 'Move DEVICE and the rest of its IOMMU group to vfio-pci, all or nothing'
 complete -c vfioctl -n '__vfioctl_using -' -a unbind -d 'Give functions back to the driver each had before \'vfioctl bind\''
+complete -c vfioctl -n '__vfioctl_using -' -a export -d 'Export the host\'s VFIO state for Prometheus (node_exporter) and Kubernetes NFD'
+complete -c vfioctl -n '__vfioctl_using -' -a libvirt-hook -d 'libvirt qemu hook: refuse to prepare an opted-in domain whose PCI hostdevs cannot be reset'
 
 # vfioctl list
 complete -c vfioctl -n '__vfioctl_using list' -l vfio -d 'Only functions bound to vfio-pci (or a vfio-pci variant driver)'
@@ -222,3 +226,18 @@ complete -c vfioctl -n '__vfioctl_using unbind' -s y -l yes -d 'Do not ask for c
 complete -c vfioctl -n '__vfioctl_using unbind' -l json -d 'Print one JSON document (schema vfioctl/1)'
 complete -c vfioctl -n '__vfioctl_using unbind' -s h -l help -d 'Show this message and exit'
 complete -c vfioctl -n '__vfioctl_using unbind 0+' -a '(__vfioctl_dyn vfio-devices)' -d 'vfio-bound function'
+
+# vfioctl export
+complete -c vfioctl -n '__vfioctl_using export' -l prometheus -r -F -d 'Write metrics for node_exporter\'s textfile collector to PATH (a .prom file in its --collector.textfile.directory), atomically; - prints them'
+complete -c vfioctl -n '__vfioctl_using export' -l nfd -r -F -d 'Write a Node Feature Discovery local features file to PATH (in features.d), atomically; - prints it'
+complete -c vfioctl -n '__vfioctl_using export' -l nfd-expiry -x -d 'NFD features expire this long after the export (default 3600: 12 runs of the 5-minute timer)'
+complete -c vfioctl -n '__vfioctl_using export' -l json -d 'Print one JSON document (schema vfioctl/1)'
+complete -c vfioctl -n '__vfioctl_using export' -s h -l help -d 'Show this message and exit'
+
+# vfioctl libvirt-hook
+complete -c vfioctl -n '__vfioctl_using libvirt-hook' -l json -d 'Print one JSON document (schema vfioctl/1)'
+complete -c vfioctl -n '__vfioctl_using libvirt-hook' -s h -l help -d 'Show this message and exit'
+complete -c vfioctl -n '__vfioctl_using libvirt-hook 0' -F -d 'DOMAIN'
+complete -c vfioctl -n '__vfioctl_using libvirt-hook 1' -F -d 'OPERATION'
+complete -c vfioctl -n '__vfioctl_using libvirt-hook 2' -F -d 'SUB-OPERATION'
+complete -c vfioctl -n '__vfioctl_using libvirt-hook 3' -F -d 'EXTRA'

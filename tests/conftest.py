@@ -104,3 +104,22 @@ def golden(name: str, text: str) -> None:
         if not UPDATE:
             pytest.fail(f"golden file {name} was missing and has been written; review it")
     assert text == path.read_text(), f"output differs from tests/golden/{name}"
+
+
+def _restore_empty_recorded_dirs() -> None:
+    """git keeps no empty directories, but a recorded tree needs the ones the
+    kernel had (an empty ``vfio-dev/vfioN`` on the stock kernel, an iommu
+    class entry): ``tests/fixtures/recorded/EMPTY-DIRS`` lists them (written
+    with ``find . -type d -empty``) and they are made again before any test
+    reads a recorded tree, so a fresh clone sees what the guest recorded."""
+    base = Path(__file__).parent / "fixtures" / "recorded"
+    listing = base / "EMPTY-DIRS"
+    if not listing.is_file():
+        return
+    for line in listing.read_text().splitlines():
+        rel = line.strip()
+        if rel and not rel.startswith("/") and ".." not in rel.split("/"):
+            (base / rel).mkdir(parents=True, exist_ok=True)
+
+
+_restore_empty_recorded_dirs()

@@ -296,6 +296,20 @@ def json_documents(tmp_path_factory):
                 [{"VFIOCTL_SIM_FAULTS": "VFIO_DEVICE_PCI_HOT_RESET@0000:04:00.0=EIO"}])
         # snapshot: a directory, a tarball and a umockdev import
         dual = str(base / "dual-function")
+        gpu = scenarios.build("gpu-audio-host-driver", str(base / "hook-gpu"))
+        for extra in ("", "<hostdev mode='subsystem' type='pci' managed='yes'><source>"
+                          "<address domain='0' bus='1' slot='0' function='1'/></source></hostdev>"):
+            xml = ("<domain><name>t</name><metadata><r:reset xmlns:r='urn:vfioctl:libvirt:1' "
+                   "require='yes'/></metadata><devices><hostdev mode='subsystem' type='pci' "
+                   "managed='yes'><source><address domain='0' bus='1' slot='0' function='0'/>"
+                   f"</source></hostdev>{extra}</devices></domain>")
+            r = run(["--root", gpu, "libvirt-hook", "t", "prepare", "begin", "-", "--json"],
+                    stdin=xml)
+            docs.append((["libvirt-hook"], json.loads(r.out)))
+        collect([["--root", gpu, "libvirt-hook", "t", "started", "begin", "-", "--json"]])
+        (base / "textfile").mkdir()
+        collect([["--root", dual, "export", "--prometheus", str(base / "textfile" / "v.prom"),
+                  "--nfd", str(base / "textfile" / "vfioctl"), "--json"]])
         collect([["--root", dual, "snapshot", str(base / "snap-dir"), "--json"],
                  ["--root", dual, "snapshot", str(base / "snap.tar.gz"), "--json"]])
         um = base / "rec.umockdev"

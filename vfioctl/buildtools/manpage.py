@@ -308,6 +308,10 @@ EXAMPLES = (
      "vfioctl tree 0000:82:00.0"),
     ("The same as a Graphviz picture:",
      "vfioctl tree 0000:82:00.0 --dot | dot -Tsvg > reset.svg"),
+    ("Refresh the metrics node_exporter serves and the node's NFD features (what "
+     "vfioctl-export.timer runs):",
+     "vfioctl export --prometheus /var/lib/prometheus/node-exporter/vfioctl.prom "
+     "--nfd /etc/kubernetes/node-feature-discovery/features.d/vfioctl"),
     ("Try the commands on the bundled demo host:", "vfioctl --demo groups"),
     ("Inspect a snapshot taken on another host:",
      "vfioctl --root ./host-snapshot list"),
@@ -512,6 +516,9 @@ def gen_vfioctl8() -> str:
     for path, text in EXTRA_FILES:
         if path not in seen:
             r.tp(I(path), text)
+
+    from vfioctl.buildtools.fleetman import fleet_sections
+    fleet_sections(r, esc, code)
 
     r.sh("SIDE EFFECTS")
     r.prose(SIDE_EFFECTS)
@@ -1013,8 +1020,8 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
     "SNAPSHOT_REPORT": [
         ("files", "integer", "Regular files written."),
         ("links", "integer", "Symbolic links written."),
-        ("dirs", "integer", "Directories written (snapshots of a host)."),
-        ("devices", "integer", "Devices imported (umockdev imports)."),
+        ("dirs", "integer", "Host snapshots only: directories written."),
+        ("devices", "integer", "umockdev imports only: devices imported."),
         ("skipped", "string[]", "What could not be read, with the reason."),
         ("dest", "null", "Reserved (always null: see out)."),
     ],
@@ -1040,6 +1047,30 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
                              "device was opened."),
         ("num_regions", "integer", "Regions of the device."),
         ("num_irqs", "integer", "IRQ indexes of the device."),
+    ],
+    "EXPORT_PROMETHEUS": [
+        ("path", "string", "The file replaced (absolute path)."),
+        ("families", "integer", "Metric families written."),
+        ("series", "integer", "Samples (series) written."),
+    ],
+    "EXPORT_NFD": [
+        ("path", "string", "The file replaced (absolute path)."),
+        ("features", "integer", "Feature lines written."),
+        ("expiry_time", "string", "When NFD drops the features unless rewritten "
+                                  "(RFC 3339, UTC)."),
+    ],
+    "HOSTDEV": [
+        ("address", "string", ADDR + "."),
+        ("managed", "boolean", "managed=\"yes\": libvirt binds it to vfio-pci at start, "
+                               "and it is judged so."),
+        ("function_reset", "boolean|null", "VFIO would offer a function reset; null when "
+                                           "vfioctl cannot tell (no reset_method)."),
+        ("function_reset_why", "string", "Why (the methods, or what prevents them)."),
+        ("hot_reset", "boolean", "A hot reset the VM can perform: the kernel would allow it "
+                                 "and every function it hits is in a group of this domain."),
+        ("hot_reset_reasons", "string[]", "Why not, when not."),
+        ("resettable", "boolean", "function_reset or hot_reset."),
+        ("remedy", "string|null", "What to change when not resettable."),
     ],
     "ERROR": [
         ("kind", "string", "Stable identifier: usage, not-found, host, permission, "
@@ -1194,6 +1225,25 @@ DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("node", "string|null", "The /dev node (DEVNAME), for vfio and vfio-dev events."),
         ("seqnum", "integer|null", "The kernel's uevent sequence number."),
         ("sys_path", "string", "The device's sysfs path."),
+    ]),
+    "export": ("vfioctl export --json: the files written for node_exporter and NFD.", [
+        ("success", "boolean", "The host was read and every file asked for was written."),
+        ("duration_seconds", "number", "Time taken to read the host and build the data."),
+        ("prometheus", "{EXPORT_PROMETHEUS}|null", "The textfile written; null without "
+                                                   "--prometheus."),
+        ("nfd", "{EXPORT_NFD}|null", "The NFD features file written; null without --nfd."),
+        ("warnings", "string[]", "Problems met while reading the host."),
+    ]),
+    "libvirt-hook": ("vfioctl libvirt-hook --json: the hook's decision for one call.", [
+        ("domain", "string", "The domain name libvirt passed."),
+        ("operation", "string", "The hook operation (prepare, start, stopped...)."),
+        ("sub_operation", "string", "The sub-operation (begin, end or -)."),
+        ("opted_in", "boolean", "The domain XML has <vfioctl:reset require=\"yes\"/>."),
+        ("decision", "string", "allow, refuse (exit status 1) or skip (not prepare, or "
+                               "not opted in)."),
+        ("message", "string|null", "On refuse: the text written on standard error, which "
+                                   "libvirt shows."),
+        ("hostdevs", "{HOSTDEV}[]", "One per <hostdev type=\"pci\"> of an opted-in domain."),
     ]),
     "bind": ("vfioctl bind --json: the set moved to a VFIO driver.", [
         ("plan", "{BIND_PLAN}", "What was planned: the set, guards, consequence."),
@@ -1385,6 +1435,8 @@ def gen_vfioctl_json5() -> str:
     _fields(r, COMMON)
     r.sh("VERSIONING")
     r.prose(VERSIONING)
+    from vfioctl.buildtools.fleetman import schema_section
+    schema_section(r)
     r.sh("DOCUMENTS")
     r.text("The fields of each document besides schema and command. Type names in "
            "capitals refer to the objects described under OBJECTS.")

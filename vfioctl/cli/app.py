@@ -9,6 +9,10 @@ the report to the output sink -- see ``vfioctl/present/__init__.py``):
 * :mod:`.tree`        tree
 * :mod:`.doctor`      doctor
 * :mod:`.bind`        bind, unbind
+* :mod:`.export_cmd`  export
+* :mod:`.libvirt_cmd` libvirt-hook
+* :mod:`.export_cmd`  export (Prometheus textfile, NFD features)
+* :mod:`.libvirt_cmd` libvirt-hook
 
 (listed in :data:`FAMILIES` below: a new family module is one line there).
 
@@ -28,9 +32,9 @@ from vfioctl.cli.base import app
 #: is one line here, nothing else: :func:`vfioctl.cli.entry._click_command`
 #: builds only the commands an invocation names from whatever is registered
 #: (every command for help and for a mistyped name), and the generators in
-#: :mod:`vfioctl.buildtools` read the same app.  (Importing the six costs
+#: :mod:`vfioctl.buildtools` read the same app.  (Importing them costs
 #: a few ms; building their typer parameters is what is deferred.)
-FAMILIES = ("inspection", "acting", "admin", "tree", "doctor", "bind")
+FAMILIES = ("inspection", "acting", "admin", "tree", "doctor", "bind", "export_cmd", "libvirt_cmd")
 
 #: Arguments (commands or global options) whose code reads the whole command
 #: tree from its click context -- the completion scripts list every command

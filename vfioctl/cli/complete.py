@@ -15,7 +15,8 @@ import sys
 
 #: Every command of the app (kept in sync by tests/test_completions.py).
 COMMANDS = ("list", "groups", "show", "reset-info", "tree", "hot-reset", "reset", "check",
-            "snapshot", "watch", "completion", "doctor", "bind", "unbind")
+            "snapshot", "watch", "completion", "doctor", "bind", "unbind", "export",
+            "libvirt-hook")
 
 KINDS = ("devices", "vfio-devices", "groups")
 

@@ -303,8 +303,18 @@ class Host:
         return list(self.functions)
 
     def functions_on_bus(self, domain: int, bus: int) -> list[PciFunction]:
-        return [f for f in self.functions.values()
-                if f.address.bus == bus and f.address.domain == domain]
+        """Functions on ``domain:bus``, from a per-host index built once
+        (O(devices)), so planning every function of a big host (``export``)
+        stays linear.  Rebuilt when the functions dict is replaced or
+        resized; :meth:`invalidate` drops it."""
+        token = (id(self.functions), len(self.functions))
+        cached = self.__dict__.get("_bus_idx")
+        if cached is None or cached[0] != token:
+            idx: dict[tuple[int, int], list[PciFunction]] = {}
+            for f in self.functions.values():
+                idx.setdefault((f.address.domain, f.address.bus), []).append(f)
+            cached = self.__dict__["_bus_idx"] = (token, idx)
+        return list(cached[1].get((domain, bus), ()))
 
     def functions_at(self, bus: int, slot: int, function: int) -> list[PciFunction]:
         """Functions at ``BB:DD.F`` in any domain."""
@@ -328,6 +338,8 @@ class Host:
         self.__dict__.pop("_child_idx", None)
         self.__dict__.pop("_slot_idx", None)
         self.__dict__.pop("_slot_n", None)
+        self.__dict__.pop("_devset_idx", None)
+        self.__dict__.pop("_bus_idx", None)
 
     def cdev_node(self, fn: PciFunction) -> str | None:
         """``/dev/vfio/devices/vfioX`` when the cdev is usable, else None."""

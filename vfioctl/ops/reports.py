@@ -271,3 +271,59 @@ class SnapshotReport:
     links: int
     skipped: list
     extra: dict = field(default_factory=dict)
+
+
+# -- fleet: export, libvirt hook -------------------------------------------------
+
+@dataclass
+class ExportReport:
+    """``vfioctl export``: the data built from the host and where it goes.
+
+    ``families`` are :class:`vfioctl.ops.export.MetricFamily` (the host's and
+    the run's own ``last_export`` families), ``features`` NFD
+    :class:`vfioctl.ops.export.Feature` lines; ``prometheus``/``nfd`` are the
+    destinations (absolute paths, ``-`` for standard output, None when not
+    asked).  ``success`` False: the host could not be read and only the run's
+    families are there (the CLI writes them, then reports the error)."""
+    success: bool
+    timestamp: float
+    duration: float | None
+    families: list
+    features: list
+    prometheus: str | None
+    nfd: str | None
+    nfd_expires: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def series(self) -> int:
+        return sum(len(f.samples) for f in self.families)
+
+
+@dataclass
+class Hostdev:
+    """One ``<hostdev type="pci">`` of a domain judged by the libvirt hook."""
+    address: str
+    managed: bool
+    function_reset: bool | None = None
+    function_reset_why: str = ""
+    hot_reset: bool = False
+    hot_reset_reasons: list[str] = field(default_factory=list)
+    resettable: bool = False
+    remedy: str | None = None
+
+
+@dataclass
+class HookReport:
+    """``vfioctl libvirt-hook``: the decision for one call of libvirt's qemu hook."""
+    domain: str
+    operation: str
+    sub_operation: str
+    opted_in: bool
+    decision: str = "allow"      # allow | refuse | skip
+    hostdevs: list[Hostdev] = field(default_factory=list)
+    message: str | None = None   # what libvirt shows on refusal
+
+    @property
+    def refused(self) -> bool:
+        return self.decision == "refuse"

@@ -35,6 +35,8 @@ RENDERERS: dict[str, tuple[str, str, str]] = {
     "TreeReport": ("tree", "tree_doc", "render_tree"),
     "BindResult": ("bind", "bind_doc", "render_bind"),
     "BindPlan": ("bind", "plan_doc", "render_plan_doc"),
+    "ExportReport": ("fleet", "export_doc", "render_export"),
+    "HookReport": ("fleet", "hook_doc", "render_hook"),
 }
 
 
