@@ -338,7 +338,6 @@ class Host:
         self.__dict__.pop("_child_idx", None)
         self.__dict__.pop("_slot_idx", None)
         self.__dict__.pop("_slot_n", None)
-        self.__dict__.pop("_devset_idx", None)
         self.__dict__.pop("_bus_idx", None)
 
     def cdev_node(self, fn: PciFunction) -> str | None:

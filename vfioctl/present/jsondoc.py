@@ -69,10 +69,6 @@ def host_summary(host: Host) -> dict:
     }
 
 
-def reset_kind_brief(host: Host, fn: PciFunction) -> str | None:
-    return topology.reset_kind_fast(host, fn)
-
-
 def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
     g = host.group_of(fn)
     slot = host.slot_for(fn.address)
