@@ -39,6 +39,7 @@ _vfioctl_value() {  # COMMAND OPTION VALUE OPTPREFIX; fails when OPTION takes no
         list:--class|list:-c) _vfioctl_words "$3" "$4" accelerator audio bridge communication crypto display docking gpu input instrumentation intelligent-io memory multimedia network nic nvme processor satellite serial-bus signal-processing storage system unassigned unclassified usb wireless ;;
         list:--driver|list:-d) : ;;
         list:--hide) _vfioctl_words "$3" "$4" ids class name driver group vfio hot-reset held-by numa ;;
+        hot-reset:--vf-token) : ;;
         snapshot:--from-umockdev) _vfioctl_files -f "$3" "$4" ;;
         watch:--count) : ;;
         tree:--group|tree:-g) _vfioctl_dyn groups "$3" "$4" ;;
@@ -101,6 +102,7 @@ _vfioctl() {
         else
             case $cmd:$w in
                 list:--group|list:-g|list:--class|list:-c|list:--driver|list:-d|list:--hide) skip=1 ;;
+                hot-reset:--vf-token) skip=1 ;;
                 snapshot:--from-umockdev) skip=1 ;;
                 watch:--count) skip=1 ;;
                 tree:--group|tree:-g|tree:--class|tree:-c|tree:--driver|tree:-d) skip=1 ;;
@@ -160,7 +162,7 @@ _vfioctl() {
                 ;;
             hot-reset)
                 if [[ $cur == -* ]]; then
-                    _vfioctl_words "$cur" "" --iommufd --legacy --dry-run -n --yes -y --no-preflight --json --help -h
+                    _vfioctl_words "$cur" "" --iommufd --legacy --dry-run -n --yes -y --no-preflight --vf-token --json --help -h
                 else
                     case $npos in
                         *) _vfioctl_dyn vfio-devices "$cur" '' ;;

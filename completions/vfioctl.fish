@@ -33,6 +33,8 @@ function __vfioctl_parse --description 'vfioctl: subcommand, positional count, -
             switch $cmd:$t
                 case list:--group list:-g list:--class list:-c list:--driver list:-d list:--hide
                     set i (math $i + 1)
+                case hot-reset:--vf-token
+                    set i (math $i + 1)
                 case snapshot:--from-umockdev
                     set i (math $i + 1)
                 case watch:--count
@@ -147,6 +149,7 @@ complete -c vfioctl -n '__vfioctl_using hot-reset' -l legacy -d 'Use the legacy 
 complete -c vfioctl -n '__vfioctl_using hot-reset' -s n -l dry-run -d 'Show every step, open nothing'
 complete -c vfioctl -n '__vfioctl_using hot-reset' -s y -l yes -d 'Do not ask for confirmation (required when not interactive or with --json)'
 complete -c vfioctl -n '__vfioctl_using hot-reset' -l no-preflight -d 'Skip vfioctl\'s own refusal and let the kernel decide (for verifying the kernel\'s rules)'
+complete -c vfioctl -n '__vfioctl_using hot-reset' -l vf-token -x -d 'SR-IOV VF token (the UUID the PF\'s user set) to open a VF, or a PF whose VFs are in use: passed in the device name (legacy) or with VFIO_DEVICE_BIND_FLAG_TOKEN (iommufd, Linux >= 6.17)'
 complete -c vfioctl -n '__vfioctl_using hot-reset' -l json -d 'Print one JSON document (schema vfioctl/1)'
 complete -c vfioctl -n '__vfioctl_using hot-reset' -s h -l help -d 'Show this message and exit'
 complete -c vfioctl -n '__vfioctl_using hot-reset 0+' -a '(__vfioctl_dyn vfio-devices)' -d 'vfio-bound function'

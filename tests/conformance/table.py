@@ -185,10 +185,19 @@ ROWS += [
     Row("vf-token-feature-on-vf", "feature_on_vf", "vf-slot", G,
         result=("VFIO_DEVICE_FEATURE", "ENOTTY"), kernels=SV),
     # INFO and HOT_RESET on a PF in each position (vfioctl's own sequence)
+    # (a slot reset lists only the slot's device number: the VFs are reset unnamed)
     Row("pf-slot-group", "hot_reset", "pf-slot", G, info=(0, (("pf-slot", "group"),)),
-        kernels=SV),
+        kernels=SV, until="7.2"),
     Row("pf-slot-iommufd", "hot_reset", "pf-slot", I, info=(3, (("pf-slot", "self"),)),
-        kernels=SV),
+        kernels=SV, until="7.2"),
+    # 7.3: pciehp slots are bus-wide, so the slot reset lists the PF's VFs, each
+    # alone in its dev_set: refused while they exist (model/topology.py)
+    Row("pf-slot-group-bus-wide", "hot_reset", "pf-slot", G, result=(HR, "EINVAL"),
+        info=(0, (("pf-slot", "group"), ("vf-slot", "group"), ("vf-slot2", "group"))),
+        kernels=SV, since="7.3"),
+    Row("pf-slot-iommufd-bus-wide", "hot_reset", "pf-slot", I, result=(HR, "EINVAL"),
+        info=(1, (("pf-slot", "self"), ("vf-slot", "not-owned"), ("vf-slot2", "not-owned"))),
+        kernels=SV, since="7.3"),
     Row("pf-bus-group", "hot_reset", "pf-bus", G, result=(HR, "EINVAL"),
         info=(0, (("pf-bus", "group"), ("vf-bus", "group"), ("vf-bus2", "group"))), kernels=SV),
     Row("pf-bus-iommufd", "hot_reset", "pf-bus", I, result=(HR, "EINVAL"),
@@ -208,6 +217,11 @@ ROWS += [
         kernels=SV, until="6.16"),
     Row("vf-root-iommufd", "hot_reset", "vf-root", I, result=(INFO, "ENODEV"), info="ENODEV",
         kernels=SV, until="6.16"),
+    # 6.17+: the cdev path checks the token too, and vfioctl's sequence passes none
+    Row("vf-slot-iommufd-token-checked", "hot_reset", "vf-slot", I, result=(BIND, "EACCES"),
+        kernels=SV, since="6.17"),
+    Row("vf-root-iommufd-token-checked", "hot_reset", "vf-root", I, result=(BIND, "EACCES"),
+        kernels=SV, since="6.17"),
     # with the token, through the group path (every fd of the scope): still refused
     Row("vf-slot-group-token-all-fds", "vf_hot_reset", "vf-slot", G, result=(HR, "EINVAL"),
         info=(0, (("pf-slot", "group"), ("vf-slot", "group"), ("vf-slot2", "group"))),

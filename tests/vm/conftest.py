@@ -2,14 +2,17 @@
 
 * Every test under tests/vm/ is marked ``vm``; any test marked ``vm`` is
   skipped when ``VFIOCTL_SKIP_VM=1``.
-* The kernel is built (or found in the cache) lazily, once per session, by the
-  ``vm_kernel`` fixture (tests/vm/setup.sh).
+* The kernels are built (or found in the cache) lazily, once per session, by
+  the ``vm_kernel`` (custom 6.12) and ``vm_newer_kernel`` (>= 6.17) fixtures
+  (tests/vm/setup.sh); ``VFIOCTL_VM_KERNELS=custom,stock,newer`` picks which
+  kernels run (default: all three).
 * Outside CI, a kernel/QEMU that cannot be prepared skips the vm tests with
   the reason.  With ``CI=true`` it is an error: the stage never skips
   silently (only the explicit VFIOCTL_SKIP_VM=1 skips, and says so).
 
 Fixtures:
-  vm_kernel  -> Path of the bzImage
+  vm_kernel  -> Path of the custom 6.12 bzImage
+  vm_newer_kernel -> Path of the newer (>= 6.17) bzImage
   vm_boot    -> harness.boot (kernel guaranteed), call as vm_boot("iommu", plan)
   vm_shared  -> vm_shared(mode) boots ONCE per session and mode with every plan
                 fragment registered through harness.register(...) and returns
@@ -59,16 +62,50 @@ def pytest_report_header(config):
     return f"vfioctl VM stage: enabled (cache {harness.cache_dir()}, CI={'yes' if _in_ci() else 'no'})"
 
 
-@pytest.fixture(scope="session")
-def vm_kernel():
+def _unavailable(what: str, e: Exception):
+    if _in_ci():
+        pytest.fail(f"VM stage cannot run in CI: {what}: {e}", pytrace=False)
+    pytest.skip(f"VM stage unavailable here (set CI=true to make this an error): {what}: "
+                f"{str(e)[:2000]}")
+
+
+def _require_selected(kernel: str) -> None:
     try:
-        k = harness.kernel()
-        harness.initramfs()
+        sel = harness.selected_kernels()
     except harness.VMError as e:
-        if _in_ci():
-            pytest.fail(f"VM stage cannot run in CI: {e}", pytrace=False)
-        pytest.skip(f"VM stage unavailable here (set CI=true to make this an error): {str(e)[:2000]}")
-    return k
+        pytest.fail(str(e), pytrace=False)
+    if kernel not in sel:
+        pytest.skip(f"the {kernel} kernel is not selected (VFIOCTL_VM_KERNELS={','.join(sel)})")
+
+
+@pytest.fixture(scope="session")
+def vm_initramfs():
+    try:
+        return harness.initramfs()
+    except harness.VMError as e:
+        _unavailable("initramfs", e)
+
+
+@pytest.fixture(scope="session")
+def vm_kernel(vm_initramfs):
+    """The custom 6.12 kernel (tests/vm/setup.sh), built or found once per session."""
+    _require_selected("custom")
+    try:
+        return harness.kernel()
+    except harness.VMError as e:
+        _unavailable("custom 6.12 kernel", e)
+
+
+@pytest.fixture(scope="session")
+def vm_newer_kernel(vm_initramfs):
+    """The newer (>= 6.17, linux-source-7.3) kernel, built or found once per session
+    (setup.sh; ~6 min cold on 2 cores).  With CI=true a kernel that cannot be built
+    fails the tests; without CI they skip with the reason."""
+    _require_selected("newer")
+    try:
+        return harness.newer_kernel()
+    except harness.VMError as e:
+        _unavailable("newer (>= 6.17) kernel", e)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,8 @@ used to look the result up), ``timeout`` (s, default 120), ``check``
 * ``{"unbind": "BDF"}``          unbind from its driver (driver_override kept)
 * ``{"bind": "BDF", "driver": "vfio-pci"}``  driver_override + drivers_probe
 * ``{"hold": PATH, "id": "h1", "how": "open"|"group"|"cdev", "device": BDF,
-  "comm": "name"}``  start a background holder process (see ``_HOLDER``)
+  "comm": "name"}``  start a background holder process (see ``_HOLDER``);
+  ``"env": {"VF_TOKEN": UUID}`` makes ``cdev`` bind with that VF token (6.17+)
 * ``{"release": "h1"}``          kill that holder
 * ``{"record": "tests/fixtures/recorded/x"}``  take_snapshot("/", ...);
   a relative path lands in ``<results>/records/<path>`` and is installed into
@@ -199,7 +200,13 @@ try:
     elif how == "cdev":             # what QEMU does with iommufd
         dfd = os.open(paths[0], os.O_RDWR); keep.append(dfd)
         ifd = os.open("/dev/iommu", os.O_RDWR); keep.append(ifd)
-        buf = bytearray(struct.pack("IIiI", 16, 0, ifd, 0))
+        tok = os.environ.get("VF_TOKEN")
+        if tok:                     # 6.17+: VFIO_DEVICE_BIND_FLAG_TOKEN, token_uuid_ptr
+            import uuid
+            raw = ctypes.create_string_buffer(uuid.UUID(tok).bytes, 16)
+            buf = bytearray(struct.pack("IIiIQ", 24, 1, ifd, 0, ctypes.addressof(raw)))
+        else:
+            buf = bytearray(struct.pack("IIiI", 16, 0, ifd, 0))
         fcntl.ioctl(dfd, 0x3b76, buf)                                     # BIND_IOMMUFD
     else:
         raise ValueError("unknown how=" + how)

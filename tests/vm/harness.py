@@ -148,19 +148,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("VFIOCTL_VM_CACHE", "/var/cache/vfioctl-vm"))
 
 
-@functools.lru_cache(maxsize=None)
-def kernel() -> Path:
-    """Path of the test bzImage: $VFIOCTL_VM_KERNEL, or build/find it with setup.sh."""
-    env = os.environ.get("VFIOCTL_VM_KERNEL")
-    if env:
-        if not Path(env).is_file():
-            raise VMError(f"VFIOCTL_VM_KERNEL={env} does not exist")
-        return Path(env)
+def _setup_kernel(log_name: str, env_extra: dict[str, str] | None = None) -> Path:
+    """Run tests/vm/setup.sh (builds or finds the cached bzImage) and return its path."""
     WORK.mkdir(parents=True, exist_ok=True)
-    log = WORK / "setup.log"
+    log = WORK / log_name
     t = time.monotonic()
+    env = dict(os.environ, **(env_extra or {}))
     with open(log, "w") as lf:
-        p = subprocess.run(["bash", str(VM_DIR / "setup.sh")], stdout=subprocess.PIPE, stderr=lf, text=True)
+        p = subprocess.run(["bash", str(VM_DIR / "setup.sh")], stdout=subprocess.PIPE, stderr=lf,
+                           text=True, env=env)
     text = log.read_text(errors="replace")
     if p.returncode != 0:
         raise VMError(f"tests/vm/setup.sh failed (rc {p.returncode}) after {time.monotonic() - t:.0f} s; "
@@ -169,6 +165,17 @@ def kernel() -> Path:
     if not lines:
         raise VMError(f"setup.sh printed no BZIMAGE= line; log {log}")
     return Path(lines[-1].split("=", 1)[1])
+
+
+@functools.lru_cache(maxsize=None)
+def kernel() -> Path:
+    """Path of the test bzImage: $VFIOCTL_VM_KERNEL, or build/find it with setup.sh."""
+    env = os.environ.get("VFIOCTL_VM_KERNEL")
+    if env:
+        if not Path(env).is_file():
+            raise VMError(f"VFIOCTL_VM_KERNEL={env} does not exist")
+        return Path(env)
+    return _setup_kernel("setup.log")
 
 
 @functools.lru_cache(maxsize=None)
@@ -209,14 +216,44 @@ def qemu_command(qemu: str = "host") -> list[str]:
             f"{r}/usr/bin/qemu-system-x86_64", "-L", f"{r}/usr/share/qemu", "-L", f"{r}/usr/share/seabios"]
 
 
-def newer_kernel() -> Path | None:
-    """The cached newer (>= 6.17) test kernel, if one was built (see README: opt-in)."""
-    # its key hashes kernel.fragment + kernel-newer.fragment (setup.sh)
-    frag = hashlib.sha256((VM_DIR / "kernel.fragment").read_bytes()
-                          + (VM_DIR / "kernel-newer.fragment").read_bytes()).hexdigest()[:12]
-    hits = [p for p in cache_dir().glob(f"bzImage-*-{frag}")
-            if re.match(r"bzImage-(6\.(1[7-9]|[2-9]\d)|[7-9]\.)", p.name)]
-    return sorted(hits)[-1] if hits else None
+#: the newer (>= 6.17) test kernel: Debian's backported upstream source
+NEWER_SRCPKG = "linux-source-7.3"
+NEWER_SUITE = "trixie-backports"
+
+
+@functools.lru_cache(maxsize=None)
+def newer_kernel() -> Path:
+    """The newer (>= 6.17) test kernel: $VFIOCTL_VM_NEWER_KERNEL, or built/found by
+    setup.sh from $VFIOCTL_VM_NEWER_SRCPKG (default linux-source-7.3) in
+    $VFIOCTL_VM_NEWER_SUITE (default trixie-backports), with kernel.fragment +
+    kernel-newer.fragment, cached like the 6.12 one (its own lock and apt state)."""
+    env = os.environ.get("VFIOCTL_VM_NEWER_KERNEL")
+    if env:
+        if not Path(env).is_file():
+            raise VMError(f"VFIOCTL_VM_NEWER_KERNEL={env} does not exist")
+        return Path(env)
+    p = _setup_kernel("setup-newer.log", {
+        "VFIOCTL_VM_SRCPKG": os.environ.get("VFIOCTL_VM_NEWER_SRCPKG", NEWER_SRCPKG),
+        "VFIOCTL_VM_SUITE": os.environ.get("VFIOCTL_VM_NEWER_SUITE", NEWER_SUITE)})
+    if not re.match(r"bzImage-(6\.(1[7-9]|[2-9]\d)|[7-9]\.)", p.name):
+        raise VMError(f"setup.sh gave {p.name}, not a >= 6.17 kernel")
+    return p
+
+
+#: kernels the VM stage runs (``VFIOCTL_VM_KERNELS``, comma-separated; default all)
+ALL_KERNELS = ("custom", "stock", "newer")
+
+
+def selected_kernels() -> tuple[str, ...]:
+    raw = os.environ.get("VFIOCTL_VM_KERNELS", "").strip()
+    if not raw:
+        return ALL_KERNELS
+    want = tuple(k.strip() for k in raw.split(",") if k.strip())
+    bad = [k for k in want if k not in ALL_KERNELS]
+    if bad:
+        raise VMError(f"VFIOCTL_VM_KERNELS: unknown kernel(s) {', '.join(bad)}; "
+                      f"use some of {', '.join(ALL_KERNELS)}")
+    return want
 
 
 def _busybox() -> Path:

@@ -105,6 +105,11 @@ else
 fi
 
 if [ -z "$VERSION" ]; then
+    # a newer source package's key also covers kernel-newer.fragment (see below): never
+    # fall back to the 6.12 kernel when the newer one was asked for
+    if [ "$SRCPKG" != linux-source-6.12 ]; then
+        FRAG_HASH=$(cat "$FRAGMENT" "$HERE/kernel-newer.fragment" | sha256sum | cut -c1-12)
+    fi
     cached=$(ls -1t "$CACHE"/bzImage-*-"$FRAG_HASH" 2>/dev/null | head -n1 || true)
     [ -n "$cached" ] || die "cannot determine $SRCPKG version and no cached bzImage-*-$FRAG_HASH in $CACHE"
     log "using cached $cached"

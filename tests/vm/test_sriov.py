@@ -43,15 +43,55 @@ def _conformance(name, kind):
                     "VFIOCTL_PCI_IDS": "none"}}
 
 
-GAP_STEPS = ("sv-hold-vf", "sv-cmd-before", "sv-hr-P1-noyes", "sv-hr-P1-held", "sv-cmd-dry",
-             "sv-hr-P1", "sv-cmd-after", "sv-release-vf")
+#: the VF token the newer plan gives P1 (a test value: a real one is a secret)
+TOKEN = "3c1e4e0a-5d43-4a8e-9d6e-2f4b1a7c9e10"
+
+#: steps that only run on the custom 6.12 (cdev path without VF tokens, slots per
+#: device number: the PF's slot reset resets its VFs without naming them)
+GAP_612 = ("sv-hold-vf", "sv-cmd-before", "sv-hr-P1-noyes", "sv-hr-P1-held", "sv-cmd-dry",
+           "sv-hr-P1-token-cdev", "sv-hr-P1-token-legacy", "sv-hr-P1", "sv-cmd-after",
+           "sv-release-vf")
+
+# P1's token set by its "user", then held through its cdev WITH that token
+SET_TOKEN = ("import sys\n"
+             "from vfioctl.kernel import get_backend\n"
+             "from vfioctl.sysfs.reader import read_host\n"
+             "from vfioctl.model.address import PciAddress\n"
+             "from tests.conformance.procedures import _set_pf_token\n"
+             "h = read_host('/')\n"
+             "_set_pf_token(get_backend('real', '/'), h, h.functions[PciAddress.parse(sys.argv[1])],"
+             " sys.argv[2])\n"
+             "print('token set on', sys.argv[1])\n")
+
+
+def _newer_gap() -> list[dict]:
+    """>= 7.3: the cdev path checks VF tokens (6.17) and the PF's pciehp slot is
+    bus-wide, so the kernel lists P1's VFs and refuses the reset (EINVAL: each VF
+    is alone in its dev_set).  Verified: nothing is reset."""
+    hr = ["hot-reset", "@bdf:P1@", "--iommufd", "--yes", "--json"]
+    return [
+        {"name": "sv-set-token", "run": ["@PYTHON@", "-c", SET_TOKEN, "@bdf:P1@", TOKEN],
+         "check": True},
+        {"name": "sv-hold-vf", "hold": "@cdev:P1v0@", "id": "vf", "how": "cdev",
+         "comm": "qemu-vf-guest", "env": {"VF_TOKEN": TOKEN}},
+        {"name": "sv-cmd-before", "sh": CMD},
+        _cli("sv-ri-P1-held", ["reset-info", "@bdf:P1@", "--json"]),
+        _cli("sv-hr-P1-notoken", hr + ["--no-preflight"]),
+        _cli("sv-hr-P1-token", hr + ["--vf-token", TOKEN]),
+        {"name": "sv-cmd-refused", "sh": CMD},
+        _cli("sv-hr-P1-token-kernel", hr + ["--vf-token", TOKEN, "--no-preflight"]),
+        {"name": "sv-cmd-after", "sh": CMD},
+        {"name": "sv-release-vf", "release": "vf"},
+    ]
 
 
 def plan(newer: bool = False) -> list[dict]:
-    """``newer``: a >= 6.17 kernel, where the cdev path checks VF tokens too, so the
-    scope-gap steps (a VF held through its cdev without a token, then vfioctl, which
-    has no token to pass, opening the PF) cannot run there."""
-    return [s for s in _plan() if not (newer and s.get("name") in GAP_STEPS)]
+    """``newer``: a >= 7.3 kernel (see :func:`_newer_gap`)."""
+    steps = [s for s in _plan() if not (newer and s.get("name") in GAP_612)]
+    if newer:
+        at = next(i for i, s in enumerate(steps) if s["name"] == "sv-conformance-vfio")
+        steps[at:at] = _newer_gap()
+    return steps
 
 
 def _plan() -> list[dict]:
@@ -71,6 +111,12 @@ def _plan() -> list[dict]:
         _cli("sv-hr-P1-noyes", ["hot-reset", "@bdf:P1@", "--iommufd"]),
         _cli("sv-hr-P1-held", ["hot-reset", "@bdf:P1@", "--iommufd", "--dry-run", "--json"]),
         {"name": "sv-cmd-dry", "sh": CMD},
+        # 6.12 takes no VF token on the cdev path (EINVAL for the flag); the legacy
+        # path checks it: P1's token is still the random one, so this one is wrong
+        _cli("sv-hr-P1-token-cdev", ["hot-reset", "@bdf:P1@", "--iommufd", "--vf-token", TOKEN,
+                                     "--yes", "--json"]),
+        _cli("sv-hr-P1-token-legacy", ["hot-reset", "@bdf:P1@", "--legacy", "--vf-token", TOKEN,
+                                       "--no-preflight", "--yes", "--json"]),
         _cli("sv-hr-P1", ["hot-reset", "@bdf:P1@", "--iommufd", "--yes", "--json"]),
         {"name": "sv-cmd-after", "sh": CMD},
         {"name": "sv-release-vf", "release": "vf"},
@@ -87,18 +133,15 @@ def _plan() -> list[dict]:
 
 
 @pytest.fixture(scope="module", params=["custom-6.12", "newer"])
-def sriov(vm_kernel, request):
+def sriov(vm_initramfs, request):
+    newer = request.param == "newer"
+    kpath = request.getfixturevalue("vm_newer_kernel" if newer else "vm_kernel")
     try:
         harness.qemu_root()
     except harness.VMError as e:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"no QEMU with igb: {e}", pytrace=False)
         pytest.skip(f"no QEMU with igb here: {str(e)[:1000]}")
-    newer = request.param == "newer"
-    kpath = harness.newer_kernel() if newer else None
-    if newer and kpath is None:
-        pytest.skip("no newer (>= 6.17) test kernel cached: it is opt-in, see tests/vm/README.md "
-                    "('Kernels and row ranges')")
     res = harness.boot("iommu", plan(newer), timeout=1500, topology=harness.SRIOV_TOPOLOGY,
                        qemu="trixie", bind_ids=(), kernel_path=kpath)
     res.newer = newer
@@ -131,7 +174,9 @@ def test_list_shows_pf_and_vfs(sriov):
     by = {f["address"]: f for f in d["functions"]}
     p1, v0 = by[sriov_bdf(sriov, "P1")], by[sriov_bdf(sriov, "P1v0")]
     assert v0["physfn"] == p1["address"] and v0["address"] in p1["virtfns"]
-    assert p1["hot_reset"] == "slot" and v0["hot_reset"] == "bus"
+    # 6.12: the VF (device 0x10) is outside slot 1: bus reset; 7.3: the pciehp slot is
+    # bus-wide, so the VF's pdev->slot is slot 1: slot reset
+    assert p1["hot_reset"] == "slot" and v0["hot_reset"] == ("slot" if sriov.newer else "bus")
     assert by[sriov_bdf(sriov, "P3")]["hot_reset"] is None
 
 
@@ -144,25 +189,36 @@ def sriov_bdf(res, ident):
 
 
 def test_scope_gap_predicted(sriov):
-    """The kernel's INFO for P1 (slot) lists only P1; vfioctl names the VFs too."""
+    """6.12: the kernel's INFO for P1 (slot) lists only P1; vfioctl names the VFs too.
+    7.3: the slot is bus-wide, the kernel lists the VFs itself: no gap to fill."""
     s = _steps(sriov)
     plan = _json(s["sv-ri-P1"])["reset"]
-    assert [a["address"] for a in plan["affected"]] == [sriov_bdf(sriov, "P1")]
-    assert [c["address"] for c in plan["also_reset"]] == [sriov_bdf(sriov, "P1v0"),
-                                                          sriov_bdf(sriov, "P1v1")]
+    pf, vfs = sriov_bdf(sriov, "P1"), [sriov_bdf(sriov, "P1v0"), sriov_bdf(sriov, "P1v1")]
     chk = _json(s["sv-check-P1"])["resets"][0]
-    assert chk["also_reset"] == [sriov_bdf(sriov, "P1v0"), sriov_bdf(sriov, "P1v1")]
+    if sriov.newer:
+        assert [a["address"] for a in plan["affected"]] == [pf] + vfs
+        assert plan["also_reset"] == [] and chk["also_reset"] == []
+        # each VF alone in its dev_set: refused while the VFs exist
+        assert plan["verdicts"]["iommufd"]["expected"] == {
+            "step": "VFIO_DEVICE_PCI_HOT_RESET", "errno": "EINVAL"}
+    else:
+        assert [a["address"] for a in plan["affected"]] == [pf]
+        assert [c["address"] for c in plan["also_reset"]] == vfs
+        assert chk["also_reset"] == vfs
     # P2's bus reset lists its VFs itself (INFO does too), nothing is left over
     p2 = _json(s["sv-ri-P2"])["reset"]
     assert len(p2["affected"]) == 3 and p2["also_reset"] == []
 
 
 def test_scope_gap_verified_on_the_real_kernel(sriov):
-    """vfioctl's hot reset of P1 (the kernel: 'slot reset of P1') clears the
-    command register of VF P1v0, held by another process, as predicted."""
+    """6.12: vfioctl's hot reset of P1 (the kernel: 'slot reset of P1') clears the
+    command register of VF P1v0, held by another process, as predicted.
+    7.3: the holder needs P1's VF token and so does vfioctl (--vf-token); the
+    kernel then lists the VFs and refuses the hot reset (EINVAL), as vfioctl
+    predicted; forced (--no-preflight), the PF's open alone (its function reset)
+    clears the VF's command register although no hot reset happened."""
     if sriov.newer:
-        pytest.skip(">= 6.17 checks VF tokens on the cdev path: needs vfioctl to pass a "
-                    "VF token (not implemented)")
+        return _newer_gap_verified(sriov)
     s = _steps(sriov)
     assert s["sv-hold-vf"]["rc"] == 0, s["sv-hold-vf"]["stdout"] + s["sv-hold-vf"]["stderr"]
     assert s["sv-cmd-before"]["stdout"].split() == ["0002"]
@@ -175,6 +231,19 @@ def test_scope_gap_verified_on_the_real_kernel(sriov):
     assert [c["address"] for c in also] == [sriov_bdf(sriov, "P1v0"), sriov_bdf(sriov, "P1v1")]
     assert also[0]["holders"] and also[0]["holders"][0]["comm"] == "qemu-vf-guest"
     assert s["sv-cmd-dry"]["stdout"].split() == ["0002"]
+    # 6.12's BIND_IOMMUFD takes no token: EINVAL for the flag, said as such
+    e = s["sv-hr-P1-token-cdev"]
+    err = _json(e)["error"]
+    assert e["rc"] == 7 and (err["op"], err["errno"]) == ("VFIO_DEVICE_BIND_IOMMUFD", "EINVAL")
+    assert "takes no VF token on the cdev path" in err["message"]
+    assert "run without --vf-token" in err["hint"]
+    # the legacy path checks it: P1's token is the random one, so ours is wrong (EACCES)
+    e = s["sv-hr-P1-token-legacy"]
+    err = _json(e)["error"]
+    assert e["rc"] == 7 and (err["op"], err["errno"]) == ("VFIO_GROUP_GET_DEVICE_FD", "EACCES")
+    assert "--vf-token" in err["hint"]
+    for x in ("sv-hr-P1-token-cdev", "sv-hr-P1-token-legacy"):
+        assert TOKEN not in s[x]["stdout"] + s[x]["stderr"]
     e = s["sv-hr-P1"]
     assert e["rc"] == 0, e["stderr"][-2000:]
     d = _json(e)
@@ -182,6 +251,45 @@ def test_scope_gap_verified_on_the_real_kernel(sriov):
     assert r["result"] == "reset"
     # the kernel's own report: only the PF
     assert [x["address"] for x in r["info"]["devices"]] == [sriov_bdf(sriov, "P1")]
+    assert s["sv-cmd-after"]["stdout"].split() == ["0000"]
+
+
+def _newer_gap_verified(sriov):
+    s = _steps(sriov)
+    pf, vfs = sriov_bdf(sriov, "P1"), [sriov_bdf(sriov, "P1v0"), sriov_bdf(sriov, "P1v1")]
+    assert s["sv-set-token"]["rc"] == 0, s["sv-set-token"]["stderr"]
+    assert s["sv-hold-vf"]["rc"] == 0, s["sv-hold-vf"]["stdout"] + s["sv-hold-vf"]["stderr"]
+    assert s["sv-cmd-before"]["stdout"].split() == ["0002"]
+    ri = _json(s["sv-ri-P1-held"])["reset"]
+    assert [a["address"] for a in ri["affected"]] == [pf] + vfs and ri["also_reset"] == []
+    assert ri["verdicts"]["iommufd"]["expected"]["step"] == "VFIO_DEVICE_BIND_IOMMUFD"
+    # without the token the kernel refuses the PF's bind (its VF is in use): the hint
+    # names the option that fixes it
+    e = s["sv-hr-P1-notoken"]
+    err = _json(e)["error"]
+    assert e["rc"] == 7 and (err["op"], err["errno"]) == ("VFIO_DEVICE_BIND_IOMMUFD", "EACCES")
+    assert "--vf-token" in err["hint"]
+    # with it, vfioctl still refuses before opening anything: the VFs are in the
+    # slot but not in the PF's dev_set (EINVAL predicted)
+    e = s["sv-hr-P1-token"]
+    err = _json(e)["error"]
+    assert e["rc"] == 1 and (err["step"], err["errno"]) == ("VFIO_DEVICE_PCI_HOT_RESET", "EINVAL")
+    assert vfs[0] in err["message"]
+    # and the kernel agrees: the token opens the PF, INFO lists the VFs as not
+    # owned, HOT_RESET is EINVAL
+    e = s["sv-hr-P1-token-kernel"]
+    d = _json(e)
+    r = d["results"][0]
+    assert e["rc"] == 7 and (r["error"]["op"], r["error"]["errno"]) == (
+        "VFIO_DEVICE_PCI_HOT_RESET", "EINVAL"), e["stderr"][-2000:]
+    assert r["vf_token_passed_to"] == [pf]
+    assert [x["address"] for x in r["info"]["devices"]] == [pf] + vfs
+    for x in ("sv-hr-P1-token", "sv-hr-P1-token-kernel", "sv-ri-P1-held"):
+        assert TOKEN not in s[x]["stdout"] + s[x]["stderr"]
+    # the refused bind and vfioctl's refusal opened nothing: the VF is as its user left it
+    assert s["sv-cmd-refused"]["stdout"].split() == ["0002"]
+    # the kernel refused the hot reset (no slot reset happened), yet the VF was reset:
+    # binding the PF ran its open-time function reset (FLR), which resets its VFs too
     assert s["sv-cmd-after"]["stdout"].split() == ["0000"]
 
 

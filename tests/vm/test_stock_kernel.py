@@ -23,7 +23,9 @@ N = {"VFIOCTL_PCI_IDS": "none"}
 
 
 @pytest.fixture(scope="module")
-def stock(vm_kernel):
+def stock(vm_initramfs):
+    from conftest import _require_selected
+    _require_selected("stock")
     try:
         harness.stock_kernel()
     except harness.VMError as e:

@@ -247,7 +247,21 @@ what the answer depends on (other users' open files when not run as root, an
 unreadable config space, broken sysfs entries on the reset bus) it says "cannot
 tell", never "possible" (exit status 10); --no-preflight leaves
 the decision to the kernel. After a reset, every affected function is checked to still be present
-and responding (exit status 8 otherwise)."""
+and responding (exit status 8 otherwise).
+
+SR-IOV VF tokens: a VF whose PF is bound to vfio-pci, and such a PF while one of
+its VFs is open, can only be opened with the PF's VF token (a UUID the PF's user
+set, e.g. QEMU's vf-token= property); without it the kernel answers EACCES and
+vfioctl names the fix, hot-reset --vf-token UUID (or VFIOCTL_VF_TOKEN, which
+other users cannot read from the process list). The legacy group path always
+checks the token (it goes with the device name); the iommufd path checks it from
+Linux 6.17 (VFIO_DEVICE_BIND_FLAG_TOKEN), and older kernels answer the token with
+EINVAL (exit status 7): run without --vf-token there. The token is passed only to
+the functions that take one, and is never printed: the JSON result lists them in
+vf_token_passed_to. Given to a PF none of whose VFs is in use, the kernel makes
+it the PF's new token. From Linux 7.3 a PCIe hotplug slot covers every function
+on its bus, so a PF's slot reset lists its VFs, each alone in its dev_set: the
+kernel refuses it (EINVAL) while the PF has VFs."""
 
 UNTRUSTED = """\
 A --root tree or snapshot tarball may come from anyone. Every path vfioctl
@@ -986,6 +1000,10 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
         ("result", "string", "reset, dry-run, error (this target failed: see error), or "
                              "not-attempted (an earlier target failed, so this one was "
                              "left alone)."),
+        ("vf_token_passed_to", "string[]", "Present when --vf-token was given: the functions "
+                                           "opened with it (a VF of a vfio-pci PF, or a "
+                                           "vfio-pci SR-IOV PF; others take no token). The "
+                                           "token itself is never printed."),
     ],
     "FINDING": [
         ("check", "string", "Stable check id (kebab-case): iommu-firmware, iommu-kernel, "

@@ -32,6 +32,11 @@ def hot_reset_cmd(
     yes: YesOpt = False,
     no_preflight: Annotated[bool, typer.Option(
         "--no-preflight", help="Skip vfioctl's own refusal and let the kernel decide (for verifying the kernel's rules).")] = False,
+    vf_token: Annotated[str | None, typer.Option(
+        "--vf-token", metavar="UUID", envvar="VFIOCTL_VF_TOKEN", show_envvar=True,
+        help="SR-IOV VF token (the UUID the PF's user set) to open a VF, or a PF whose VFs are in use: "
+             "passed in the device name (legacy) or with VFIO_DEVICE_BIND_FLAG_TOKEN (iommufd, Linux >= 6.17). "
+             "Never printed; prefer the environment variable (a command line is visible to other users).")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """PCI slot/bus ("hot") reset of DEVICE and every function in its reset scope.
@@ -54,7 +59,7 @@ def hot_reset_cmd(
     rep = hotreset.hot_reset(st.kernel(), st.root_path(), host, fns,
                              mode_flags=(iommufd, legacy or group_alias), dry_run=dry_run,
                              no_preflight=no_preflight, confirm=confirmer(out, yes=yes),
-                             progress=progress(out))
+                             progress=progress(out), vf_token=vf_token)
     sim = " (simulated)" if rep.simulated else ""
     report_acted(out, rep, f"hot reset{sim}: done {', '.join(rep.done) or 'nothing'}"
                  + (f"; failed {', '.join(rep.failed)}" if rep.failed else ""))

@@ -286,8 +286,9 @@ class RealKernel(RealDriverCoreMixin):
         Opening performs the open-time function reset (``vfio_pci_core_enable``).
         The fd is tracked like the nodes (target = ``name``).
         """
+        from vfioctl.model.sriov import redact   # a VF token is never kept or shown
         fd = self._ioctl("VFIO_GROUP_GET_DEVICE_FD", group, uapi.pack_device_name(name))
-        return self._track(fd, name)
+        return self._track(fd, redact(name))
 
     # -- cdev / iommufd ---------------------------------------------------------------
     def VFIO_DEVICE_BIND_IOMMUFD(self, device: int, iommufd: int, token: str | None = None) -> int:

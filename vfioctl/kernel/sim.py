@@ -639,12 +639,13 @@ class SimKernel(DriverCoreMixin):
     def VFIO_GROUP_GET_DEVICE_FD(self, group: int, name: str) -> int:
         op = "VFIO_GROUP_GET_DEVICE_FD"
         g = self._get(group, _Group, op)
-        self._fault(op, name)
+        raw, name = name, sriov.redact(name)   # the journal never holds a VF token
+        self._fault(op, (raw.split() or [""])[0])
         c = self._fds.get(g.container) if g.container is not None else None
         if not isinstance(c, _Container) or c.iommu is None:
             self._fail(op, name, E.EINVAL, detail="no container IOMMU set")
         host = self._host()
-        addr, token, well_formed = sriov.parse_device_name(name)
+        addr, token, well_formed = sriov.parse_device_name(raw)
         a = PciAddress.try_parse(addr)
         fn = host.functions.get(a) if a else None
         if fn is None or fn.iommu_group != g.number or not fn.vfio_bound:

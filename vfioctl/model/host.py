@@ -263,6 +263,28 @@ class Host:
     broken: tuple[PciAddress, ...] = ()
     iommu_present: bool | None = None  # /sys/class/iommu has entries
     warnings: list[str] = field(default_factory=list)
+    #: reads the kernel release (``proc/sys/kernel/osrelease``) on first use:
+    #: set by the sysfs layer (the model reads nothing); see :attr:`kernel_release`
+    release_source: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def kernel_release(self) -> str | None:
+        """The kernel's release (``"6.12.95"``), read once on first use; None: unknown.
+
+        Only the SR-IOV VF-token rules depend on it (BIND_IOMMUFD checks the
+        token from Linux 6.17), so hosts without SR-IOV never read it."""
+        d = self.__dict__
+        if "_kernel_release" not in d:
+            src = self.release_source
+            try:
+                d["_kernel_release"] = src() if callable(src) else None
+            except Exception:  # noqa: BLE001 - unreadable: unknown
+                d["_kernel_release"] = None
+        return d["_kernel_release"]
+
+    @kernel_release.setter
+    def kernel_release(self, value: str | None) -> None:
+        self.__dict__["_kernel_release"] = value
 
     # -- lookups --
     def function(self, addr: PciAddress) -> PciFunction | None:

@@ -33,7 +33,7 @@ from vfioctl.model import sriov
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Holder, Host, IommuGroup, PciFunction, Slot
 from vfioctl.model.topology import (  # noqa: F401  (re-exported)
-    bus_self, on_root_bus, reset_kind_fast, secondary_bus, slot_of,
+    bus_self, bus_wide_slots, on_root_bus, reset_kind_fast, secondary_bus, slot_of,
 )
 
 GROUP = "group"      # legacy group/container access
@@ -47,8 +47,12 @@ ASSUMPTIONS = (
     "reset_slot) unless its module link says otherwise",
     "VFs are alone in their dev_set (Linux 6.17+, backported to 6.6.y, commit e908f58b6beb; "
     "observed on 6.12.95); older kernels put them in their bus's set",
-    "VF tokens are predicted for the legacy group path only: BIND_IOMMUFD checks them from "
-    "Linux 6.17 on, which sysfs does not show",
+    "VF tokens: the legacy group path always checks them, BIND_IOMMUFD from Linux 6.17 "
+    "(read from proc/sys/kernel/osrelease; backports are not visible); whether a given "
+    "--vf-token is the right one only the kernel knows",
+    "pciehp slots are bus-wide (a slot reset covers and lists every function on the bus, "
+    "SR-IOV VFs included) from Linux 7.3, the first release seen with it; earlier "
+    "releases are predicted per device number",
     "a cdev held open by another process is assumed bound to that process's iommufd",
     "EBUSY from memory_lock contention and the outcome of the reset itself cannot be "
     "predicted",
@@ -273,6 +277,13 @@ def scope_of(host: Host, fn: PciFunction) -> tuple[str | None, str, Slot | None,
         return kind, why, slot, br, []
     bridge_addr = fn.parent
     funcs = walk_bus(host, fn.address.domain, fn.address.bus, bridge_addr)
+    if kind == "slot" and slot is not None and slot.reset_capable \
+            and bus_wide_slots(host.kernel_release):
+        # a bus-wide pciehp slot (PCI_SLOT_ALL_DEVICES): every function on the
+        # bus is in it, VFs and ARI functions at other device numbers included
+        why += ("; the slot covers every function on bus " + fn.address.bus_id
+                + " (bus-wide pciehp slot, Linux >= 7.3)")
+        return kind, why, slot, br, funcs
     if kind == "slot":
         top = {f.address for f in funcs if f.address.bus == fn.address.bus
                and f.address.slot == fn.address.slot and f.parent == bridge_addr}
@@ -419,6 +430,9 @@ def plan_reset(host: Host, target: PciFunction) -> ResetPlan:
         notes.append("reset_method does not list 'bus' here although a hot reset covers the "
                      "bus: the kernel probes reset methods at enumeration, before sibling "
                      "functions exist, so it is not a reliable signal (real-kernel-vm.md §4)")
+    pf_note = sriov.pf_reset_note(host, target) if target.vfio_bound else None
+    if pf_note:
+        notes.append(pf_note + ", even if the kernel then refuses the hot reset")
     if target.vfio_bound:
         notes.append("opening a device performs a function reset (vfio_pci_core_enable), and "
                      "closing the last open device of a dev_set can trigger a bus reset when a "
@@ -578,7 +592,7 @@ def _verdict_group(host: Host, plan: ResetPlan) -> Verdict:
     tok = sriov.vf_token_reason(host, t) if t.vfio_bound else None
     if tok:
         v.reasons.append(Reason("vf-token", "VFIO_GROUP_GET_DEVICE_FD", "EACCES", tok,
-                                (str(t.address),)))
+                                (str(t.address),), remedy=sriov.TOKEN_REMEDY))
     blockers = host.viability_blockers(g)
     if blockers:
         v.reasons.append(Reason("group-not-viable", "VFIO_GROUP_GET_STATUS", None,
@@ -674,6 +688,10 @@ def _verdict_iommufd(host: Host, plan: ResetPlan) -> Verdict:
                                             f"{b.address} is bound to {b.driver}"
                                             for b in blockers),
                                         _names(blockers), remedy=_bind_cmd(_names(blockers))))
+        tok = sriov.vf_token_reason_cdev(host, f) if f.vfio_bound else None
+        if tok:
+            v.reasons.append(Reason("vf-token", step, "EACCES", tok, (str(f.address),),
+                                    remedy=sriov.TOKEN_REMEDY))
         if f is not t and host.cdev_node(f) is None:
             v.reasons.append(Reason("no-cdev", step, "ENOENT",
                                     f"{f.address} has no usable vfio cdev", (str(f.address),),

@@ -41,6 +41,11 @@ NULL_UUID = "00000000-0000-0000-0000-000000000000"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
+def is_uuid(text: str) -> bool:
+    """8-4-4-4-12 hex digits (``uuid_parse``'s form; any case)."""
+    return bool(_UUID.match(text or ""))
+
+
 def parse_release(release: str | None) -> tuple[int, int] | None:
     """``"6.12.95"`` -> (6, 12); None when unknown."""
     m = re.match(r"^(\d+)\.(\d+)", release or "")
@@ -68,6 +73,13 @@ def parse_device_name(name: str) -> tuple[str, str | None, bool]:
         tok = rest[0][len("vf_token="):]
         return addr, tok.lower(), bool(_UUID.match(tok))
     return addr, None, False
+
+
+def redact(name: str) -> str:
+    """A ``GROUP_GET_DEVICE_FD`` name fit for logs: a VF token is a secret shared
+    by the PF's and the VFs' users, so only its presence is shown."""
+    parts = name.split()
+    return parts[0] + " vf_token=<hidden>" if len(parts) > 1 else name
 
 
 def has_vf_token(fn) -> bool:
@@ -111,13 +123,29 @@ def sets_token(fn, token: str | None, vf_users: int) -> bool:
     return token is not None and has_vf_token(fn) and not vf_users
 
 
+#: what fixes a missing VF token (a refusal names the command that fixes it)
+TOKEN_REMEDY = ("pass the PF's VF token (the UUID its user set, e.g. QEMU's vf-token=): "
+                "--vf-token UUID")
+
+
+def takes_token(host, fn) -> bool:
+    """Whether the kernel checks or uses a VF token when ``fn`` is opened: a VF
+    whose PF is on vfio-pci, or a vfio-pci SR-IOV PF (for which a token given
+    while no VF is in use *becomes* its token).  Anything else answers a token
+    with EINVAL, so vfioctl passes none there."""
+    if fn.is_vf:
+        pf = host.functions.get(fn.physfn)
+        return pf is not None and pf.vfio_bound
+    return has_vf_token(fn)
+
+
 def vf_token_reason(host, fn) -> str | None:
     """Why opening ``fn`` without a token would be refused (EACCES), or None."""
     if fn.is_vf:
         pf = host.functions.get(fn.physfn)
         if pf is not None and pf.vfio_bound:
             return (f"{fn.address} is a VF whose PF {pf.address} is bound to vfio-pci: opening it "
-                    "needs the PF's VF token (the PF's user sets it; vfioctl has none to pass)")
+                    "needs the PF's VF token")
         return None
     if has_vf_token(fn):
         open_vfs = [v for v in fn.virtfns if v in host.functions
@@ -127,3 +155,30 @@ def vf_token_reason(host, fn) -> str | None:
             return (f"{fn.address}'s VFs are in use ({', '.join(str(v) for v in open_vfs)}): "
                     "opening the PF needs their VF token")
     return None
+
+
+def vfs_of(host, fn) -> list:
+    """The VFs of ``fn`` that exist now (none unless ``fn`` is a PF with VFs)."""
+    if fn.is_vf:
+        return []
+    return [host.functions[v] for v in fn.virtfns if v in host.functions]
+
+
+def pf_reset_note(host, fn) -> str | None:
+    """A PF's function reset also resets its VFs (observed with QEMU's igb on 6.12 and
+    7.3: opening the PF, whose open-time FLR runs before any hot reset, drops a VF's
+    command register to 0 even when the kernel then refuses the hot reset)."""
+    vfs = vfs_of(host, fn)
+    if not vfs:
+        return None
+    return (f"{fn.address} is an SR-IOV PF: its function reset (run when it is opened, and by "
+            f"'vfioctl reset') also resets its VFs {', '.join(str(v.address) for v in vfs)}")
+
+
+def vf_token_reason_cdev(host, fn) -> str | None:
+    """:func:`vf_token_reason` for ``VFIO_DEVICE_BIND_IOMMUFD``: only kernels
+    from 6.17 check the token there (the host's ``kernel_release``)."""
+    if not token_checked_on_cdev(host.kernel_release):
+        return None
+    why = vf_token_reason(host, fn)
+    return why and why + f" (Linux {host.kernel_release or '>= 6.17'} checks it on the cdev path too)"

@@ -76,6 +76,9 @@ def refusal(e: KernelError, host: Host | None = None) -> Exception:
 
 
 def _hint(e: KernelError) -> str:
+    if e.errno == E.EACCES and e.op in ("VFIO_GROUP_GET_DEVICE_FD", "VFIO_DEVICE_BIND_IOMMUFD"):
+        return ("pass the PF's SR-IOV VF token: --vf-token UUID (or VFIOCTL_VF_TOKEN); if one "
+                "was passed, it is not the PF's current token")
     if e.errno == E.EBUSY:
         return "stop the process holding it (e.g. shut the VM down), then retry"
     if e.errno == E.ENODEV and e.op in ("VFIO_DEVICE_GET_PCI_HOT_RESET_INFO",

@@ -27,7 +27,7 @@ from __future__ import annotations
 import errno as E
 
 from vfioctl.errors import (
-    EXIT_NO, KernelRefused, PartlyDone, Refused, UsageError, VerifyFailed,
+    EXIT_KERNEL, EXIT_NO, KernelRefused, PartlyDone, Refused, UsageError, VerifyFailed,
 )
 from vfioctl.kernel.base import (
     HOT_RESET_INFO_HDR, KernelError, VFIO_API_VERSION, VFIO_GROUP_FLAGS_VIABLE,
@@ -35,6 +35,7 @@ from vfioctl.kernel.base import (
     VFIO_TYPE1_IOMMU, HotResetInfo,
 )
 from vfioctl.model import scope as sc
+from vfioctl.model import sriov
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Host, PciFunction
 from vfioctl.ops.explain import refusal
@@ -91,11 +92,16 @@ class Session:
     same ``op target`` form the simulator's journal uses.
     """
 
-    def __init__(self, kernel, host: Host, mode: str, *, dry_run: bool = False):
+    def __init__(self, kernel, host: Host, mode: str, *, dry_run: bool = False,
+                 vf_token: str | None = None):
         self.k = kernel
         self.host = host
         self.mode = mode
         self.dry = dry_run
+        #: the SR-IOV VF token to open VFs / PFs with (never logged or reported)
+        self.vf_token = vf_token
+        #: functions opened with the token (reported; the token itself is not)
+        self.token_used: list[PciAddress] = []
         self.steps: list[Step] = []
         self.container: int | None = None
         self.iommufd: int | None = None
@@ -118,6 +124,9 @@ class Session:
             r = fn(*args)
         except KernelError as e:
             st.result = E.errorcode.get(e.errno, str(e.errno))
+            if "vf_token=" in (e.target or "") or (
+                    self.vf_token and self.vf_token in (e.target or "").lower()):
+                e.target = target          # the address: never the VF token
             raise
         if opens:
             st.result = "fd"
@@ -215,11 +224,23 @@ class Session:
             self._call("VFIO_SET_IOMMU", str(self._iommu_type), self.k.VFIO_SET_IOMMU, container,
                        self._iommu_type, note=IOMMU_TYPE_NAMES.get(self._iommu_type, ""))
             self._iommu_set = True
+        tok = self._token_for(fn)
+        name = str(fn.address) + (f" vf_token={tok}" if tok else "")
         dfd = self._call("VFIO_GROUP_GET_DEVICE_FD", str(fn.address),
-                         self.k.VFIO_GROUP_GET_DEVICE_FD, gfd, str(fn.address),
-                         note="opens the device: function reset", opens=True)
+                         self.k.VFIO_GROUP_GET_DEVICE_FD, gfd, name,
+                         note="opens the device: function reset"
+                         + ("; name carries the VF token" if tok else ""), opens=True)
         self.devices[fn.address] = dfd
         return dfd
+
+    def _token_for(self, fn: PciFunction) -> str | None:
+        """The VF token, for the functions whose open checks or uses one
+        (model.sriov.takes_token); the rest answer a token with EINVAL."""
+        if self.vf_token is None or not sriov.takes_token(self.host, fn):
+            return None
+        if fn.address not in self.token_used:
+            self.token_used.append(fn.address)
+        return self.vf_token
 
     # -- iommufd --
     def open_device_cdev(self, fn: PciFunction) -> int:
@@ -228,9 +249,18 @@ class Session:
         node = self.host.cdev_node(fn) or nodes.cdev(fn.vfio_dev or "?")
         dfd = self._open(node, lambda: self.k.open_cdev(node))
         self.devices[fn.address] = dfd
-        devid = self._call("VFIO_DEVICE_BIND_IOMMUFD", str(fn.address),
-                           self.k.VFIO_DEVICE_BIND_IOMMUFD, dfd, self.iommufd,
-                           note="opens the device: function reset")
+        tok = self._token_for(fn)
+        args = (dfd, self.iommufd) if tok is None else (dfd, self.iommufd, tok)
+        try:
+            devid = self._call("VFIO_DEVICE_BIND_IOMMUFD", str(fn.address),
+                               self.k.VFIO_DEVICE_BIND_IOMMUFD, *args,
+                               note="opens the device: function reset"
+                               + ("; VFIO_DEVICE_BIND_FLAG_TOKEN with the VF token" if tok else ""))
+        except KernelError as e:
+            if tok is not None and e.errno == E.EINVAL \
+                    and not sriov.token_checked_on_cdev(self.host.kernel_release):
+                raise token_not_taken(self.host, fn, e) from None
+            raise
         self.devids[fn.address] = devid
         return dfd
 
@@ -264,6 +294,50 @@ class Session:
         self._call("VFIO_DEVICE_PCI_HOT_RESET", target, self.k.VFIO_DEVICE_PCI_HOT_RESET, dfd,
                    group_fds, note=(f"{len(group_fds)} group fd" + ("" if len(group_fds) == 1 else "s")) if group_fds
                    else "zero-length array (iommufd)")
+
+
+def token_not_taken(host: Host, fn: PciFunction, e: KernelError) -> KernelRefused:
+    """BIND_IOMMUFD answered EINVAL to the token flag: a kernel before 6.17."""
+    rel = host.kernel_release or "unknown"
+    return KernelRefused(
+        f"the kernel refused VFIO_DEVICE_BIND_IOMMUFD on {fn.address}: this kernel (Linux {rel}) "
+        "takes no VF token on the cdev path (VFIO_DEVICE_BIND_FLAG_TOKEN arrived in 6.17) and "
+        "does not check one there either (EINVAL)",
+        "run without --vf-token for --iommufd on this kernel, or use --legacy, where the "
+        "token goes with the device name", errno="EINVAL", op="VFIO_DEVICE_BIND_IOMMUFD",
+        target=str(fn.address), kind="kernel", code=EXIT_KERNEL)
+
+
+def check_vf_token(token: str) -> str:
+    """A ``--vf-token`` value, canonical (lower case), or a UsageError that never
+    echoes it (a VF token is a secret shared by the PF's and VFs' users)."""
+    t = (token or "").strip()
+    if not sriov.is_uuid(t):
+        raise UsageError("--vf-token is not a UUID (the value is not shown: it is a secret)",
+                         "give the PF's VF token as 8-4-4-4-12 hex digits, e.g. "
+                         "--vf-token \"$(cat token-file)\"; 'uuidgen' makes a new one")
+    return t.lower()
+
+
+def without_token_reasons(plan: sc.ResetPlan) -> sc.ResetPlan:
+    """The plan as it stands when a VF token is passed: the "vf-token" reasons are
+    gone (whether the token is the right one only the kernel can say)."""
+    import copy
+    p = copy.copy(plan)
+    p.verdicts = {}
+    for m, v in plan.verdicts.items():
+        v2 = copy.copy(v)
+        v2.reasons = [r for r in v.reasons if r.code != "vf-token"]
+        p.verdicts[m] = v2
+    return p
+
+
+def token_targets(host: Host, plan: sc.ResetPlan, mode: str) -> list[PciFunction]:
+    """The functions vfioctl's sequence opens (as devices) that take a VF token."""
+    opened = [plan.target]
+    if mode == sc.IOMMUFD:
+        opened += plan.verdicts[sc.IOMMUFD].binds[1:]
+    return [f for f in opened if f.vfio_bound and sriov.takes_token(host, f)]
 
 
 # ---------------------------------------------------------------------------
@@ -350,7 +424,9 @@ def kernel_info(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_run: b
         _confirmed(confirm, ConfirmRequest(
             command="reset-info --kernel", question=f"Open {t.address} (performs its function reset)?",
             affected=[str(t.address)], simulated=res.simulated,
-            notes=[f"reset-info --kernel opens {t.address} ({mode} mode): {SIDE_EFFECTS}"]))
+            notes=[f"reset-info --kernel opens {t.address} ({mode} mode): {SIDE_EFFECTS}"]
+            + ([sriov.pf_reset_note(host, t)] if sriov.vfs_of(host, t) else []),
+            also_reset=[str(v.address) for v in sriov.vfs_of(host, t)]))
     sess = Session(kernel, host, mode, dry_run=dry_run)
     info = None
     try:
@@ -418,14 +494,15 @@ def plan_targets(host: Host, fns: list[PciFunction]) -> list[sc.ResetPlan]:
 
 
 def execute_hot_reset(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_run: bool,
-                      no_preflight: bool, res: TargetResult | None = None) -> TargetResult:
+                      no_preflight: bool, res: TargetResult | None = None,
+                      vf_token: str | None = None) -> TargetResult:
     """Run one hot reset and return its :class:`TargetResult`.
 
     Raises :class:`KernelError` (or a refusal) on failure; ``res``, when given,
     is filled as the sequence goes (steps, the kernel's INFO), so callers can
     see how far it got."""
     t = plan.target
-    sess = Session(kernel, host, mode, dry_run=dry_run)
+    sess = Session(kernel, host, mode, dry_run=dry_run, vf_token=vf_token)
     if res is None:
         res = TargetResult(target=str(t.address), mode=mode, kind=plan.kind,
                            affected=[str(a.address) for a in plan.affected])
@@ -464,12 +541,15 @@ def execute_hot_reset(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_
     finally:
         kernel.close_all()
         res.steps = list(sess.steps)
+        if vf_token is not None:
+            res.vf_token_passed_to = [str(a) for a in sess.token_used]
     return res
 
 
 def hot_reset(kernel, root: str, host: Host, fns: list[PciFunction], *,
               mode_flags: tuple[bool, bool], dry_run: bool, no_preflight: bool,
-              confirm: Confirm, progress: ProgressFn = no_progress) -> HotResetReport:
+              confirm: Confirm, progress: ProgressFn = no_progress,
+              vf_token: str | None = None) -> HotResetReport:
     """Plan, preflight, confirm, reset every target in turn, verify.
 
     Raises before anything is opened (usage, preflight refusal, not confirmed).
@@ -482,6 +562,11 @@ def hot_reset(kernel, root: str, host: Host, fns: list[PciFunction], *,
         if f.iommu_group is None:
             raise _no_group(f)
     plans = plan_targets(host, fns)
+    if vf_token is not None:
+        # the token answers the "vf-token" reasons; whether it is the right one
+        # only the kernel can tell (EACCES at the open if not)
+        vf_token = check_vf_token(vf_token)
+        plans = [without_token_reasons(p) for p in plans]
     modes = [choose_mode(p, iommufd=mode_flags[0], group=mode_flags[1]) for p in plans]
     simulated = is_simulated(kernel)
     if not no_preflight:
@@ -518,7 +603,7 @@ def hot_reset(kernel, root: str, host: Host, fns: list[PciFunction], *,
         progress(Progress("start", r.target, m, simulated, p.kind, len(p.affected)))
         try:
             execute_hot_reset(kernel, host, p, m, dry_run=dry_run, no_preflight=no_preflight,
-                              res=r)
+                              res=r, vf_token=vf_token)
         except KernelError as e:
             r.result = "error"
             r.error = refusal(e, host)
@@ -598,9 +683,14 @@ def function_reset(kernel, root: str, host: Host, fn: PciFunction, *,
                  f"{' '.join(methods) if methods else '(none listed)'}"]
         if scope_note:
             notes.append(f"note: {scope_note}")
-        _confirmed(confirm, ConfirmRequest(command="reset", question=f"Reset {fn.address}?",
-                                           affected=[str(fn.address)], simulated=rep.simulated,
-                                           notes=notes))
+        vfs = sriov.vfs_of(host, fn)
+        if vfs:
+            notes.append(f"note: {sriov.pf_reset_note(host, fn)}")
+        _confirmed(confirm, ConfirmRequest(
+            command="reset", question=f"Reset {fn.address}?" + (
+                " ALSO reset: its VFs " + ", ".join(str(v.address) for v in vfs) + "." if vfs else ""),
+            affected=[str(fn.address)], simulated=rep.simulated, notes=notes,
+            also_reset=[str(v.address) for v in vfs]))
     sess = Session(kernel, host, mode, dry_run=dry_run)
     try:
         with sess:

@@ -213,6 +213,8 @@ class TargetResult:
     steps: list[Step] = field(default_factory=list)
     info: "HotResetInfo | None" = None
     error: "VfioctlError | None" = None
+    #: with --vf-token: the functions opened with the token (None: no token given)
+    vf_token_passed_to: list[str] | None = None
 
 
 @dataclass

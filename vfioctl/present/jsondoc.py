@@ -71,7 +71,7 @@ def host_summary(host: Host) -> dict:
 
 def function(host: Host, fn: PciFunction, *, brief: bool = False) -> dict:
     g = host.group_of(fn)
-    slot = host.slot_for(fn.address)
+    slot = topology.slot_of(host, fn)
     cdev = host.cdev_node(fn)
     bound = fn.vfio_bound
     d = {
@@ -291,6 +291,8 @@ def target_result(t) -> dict:
          "info": hot_reset_info(t.info) if t.info is not None else None}
     if t.error is not None:
         d["error"] = t.error.to_json()
+    if t.vf_token_passed_to is not None:
+        d["vf_token_passed_to"] = list(t.vf_token_passed_to)
     return d
 
 

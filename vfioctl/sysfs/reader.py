@@ -66,6 +66,8 @@ class Reader:
         root = self.root
         check_root(root)
         host = Host(root=root.path)
+        from vfioctl.sysfs.modalias import release_source   # read on first use only
+        host.release_source = release_source(root)
         self._brief = brief
         devdir = root.join(PCI_DEVICES)
         try:

@@ -1,0 +1,193 @@
+"""``hot-reset --vf-token`` on the simulator (issue 13): the remedy the VF-token
+refusal names, on every path and kernel generation.
+
+The scenario (``sriov-slot``): an SR-IOV PF on vfio-pci in a hotplug slot, its
+VF 01:10.0 held by QEMU (pid 4343), so opening the PF needs the PF's VF token:
+
+* legacy group path: always checked (``"BDF vf_token=UUID"``);
+* iommufd, Linux 6.12 semantics: BIND_IOMMUFD checks nothing and takes no
+  token (EINVAL for the flag);
+* iommufd, Linux >= 6.17: BIND_IOMMUFD checks it (VFIO_DEVICE_BIND_FLAG_TOKEN);
+* Linux >= 7.3: the pciehp slot is bus-wide, so the PF's slot reset lists its
+  VFs and is refused (EINVAL: each VF is alone in its dev_set).
+
+The real kernels judge the same in tests/vm/test_sriov.py.
+"""
+
+import json
+import os
+
+from vfioctl.kernel.sim import SimKernel
+from vfioctl.model.address import PciAddress
+
+T = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+WRONG = "11111111-2222-4333-8444-555555555555"
+PF, VF0, VF1 = "0000:01:00.0", "0000:01:10.0", "0000:01:10.2"
+
+
+def _root(build, release: str, token: str | None = T) -> str:
+    root = build("sriov-slot")
+    with open(os.path.join(root, "proc/sys/kernel/osrelease"), "w") as f:
+        f.write(release + "\n")
+    if token:
+        # the PF's user set it before QEMU opened the VF (kernel state of the simulator)
+        SimKernel(root).vf_tokens.set(PciAddress.parse(PF), token)
+    return root
+
+
+def _journal(root: str) -> str:
+    p = os.path.join(root, ".vfioctl-sim", "journal.jsonl")
+    return open(p).read() if os.path.exists(p) else ""
+
+
+def _no_secret(root: str, *texts: str) -> None:
+    for t in (*texts, _journal(root)):
+        assert T not in t.lower() and WRONG not in t.lower()
+
+
+def _hr(cli, root, *args):
+    return cli(["--root", root, "hot-reset", PF, "--yes", "--json", *args])
+
+
+# -- legacy group path ---------------------------------------------------------
+
+def test_legacy_without_token_is_refused_and_names_the_option(cli, build):
+    root = _root(build, "6.12.95")
+    r = _hr(cli, root, "--legacy")
+    assert r.code == 1, r.err
+    err = r.json()["error"]
+    assert (err["step"], err["errno"]) == ("VFIO_GROUP_GET_DEVICE_FD", "EACCES")
+    assert any("--vf-token" in x for x in err["remedies"]) and "--vf-token" in err["hint"]
+    # the kernel says the same, with the same remedy
+    r = _hr(cli, root, "--legacy", "--no-preflight")
+    err = r.json()["error"]
+    assert r.code == 7 and (err["op"], err["errno"]) == ("VFIO_GROUP_GET_DEVICE_FD", "EACCES")
+    assert "--vf-token" in err["hint"]
+
+
+def test_legacy_with_the_token_resets_and_never_shows_it(cli, build):
+    root = _root(build, "6.12.95")
+    r = _hr(cli, root, "--legacy", "--vf-token", T.upper())
+    assert r.code == 0, r.err
+    res = r.json()["results"][0]
+    assert res["result"] == "reset" and res["vf_token_passed_to"] == [PF]
+    gd = [s for s in res["steps"] if s["op"] == "VFIO_GROUP_GET_DEVICE_FD"]
+    assert [s["target"] for s in gd] == [PF] and "VF token" in gd[0]["note"]
+    assert '"VFIO_GROUP_GET_DEVICE_FD", "target": "0000:01:00.0 vf_token=<hidden>"' in _journal(root)
+    _no_secret(root, r.out, r.err)
+
+
+def test_legacy_with_a_wrong_token_the_kernel_refuses(cli, build):
+    root = _root(build, "6.12.95")
+    r = _hr(cli, root, "--legacy", "--vf-token", WRONG)
+    err = r.json()["error"]
+    assert r.code == 7 and (err["op"], err["errno"]) == ("VFIO_GROUP_GET_DEVICE_FD", "EACCES")
+    assert err["target"] == PF and "not the PF's current token" in err["hint"]
+    _no_secret(root, r.out, r.err)
+
+
+def test_a_token_is_passed_only_where_the_kernel_takes_one(build):
+    """A function that is neither a VF of a vfio-pci PF nor a vfio-pci SR-IOV PF
+    answers a token with EINVAL ("VF token incorrectly provided"): vfioctl keeps
+    the token for the ones that take it."""
+    from vfioctl.model import sriov
+    from vfioctl.sysfs.reader import read_host
+    h = read_host(build("sriov-slot"))
+    f = {a: h.functions[PciAddress.parse(a)] for a in (PF, VF0, "0000:00:02.0")}
+    assert [sriov.takes_token(h, x) for x in f.values()] == [True, True, False]
+    h = read_host(build("sriov"))                      # the PF is on i40e
+    vf = h.functions[PciAddress.parse("0000:3b:02.1")]
+    assert vf.vfio_bound and not sriov.takes_token(h, vf)
+
+
+# -- iommufd, 6.12 semantics ---------------------------------------------------
+
+def test_iommufd_on_6_12_takes_no_token_and_says_so(cli, build):
+    root = _root(build, "6.12.95")
+    r = _hr(cli, root, "--iommufd", "--vf-token", T)
+    err = r.json()["error"]
+    assert r.code == 7 and (err["op"], err["errno"]) == ("VFIO_DEVICE_BIND_IOMMUFD", "EINVAL")
+    assert "takes no VF token on the cdev path" in err["message"]
+    assert "does not check one there either" in err["message"]
+    assert err["hint"].startswith("run without --vf-token")
+    _no_secret(root, r.out, r.err)
+    # and it needs none: 6.12 does not check the token on the cdev path
+    r = _hr(cli, root, "--iommufd")
+    assert r.code == 0, r.err
+    assert "vf_token_passed_to" not in r.json()["results"][0]
+
+
+# -- iommufd, >= 6.17 semantics (slots still per device number) ----------------
+
+def test_iommufd_on_6_18_needs_the_token(cli, build):
+    root = _root(build, "6.18.2")
+    r = _hr(cli, root, "--iommufd")
+    err = r.json()["error"]
+    assert r.code == 1 and (err["step"], err["errno"]) == ("VFIO_DEVICE_BIND_IOMMUFD", "EACCES")
+    assert "--vf-token" in err["hint"]
+    r = _hr(cli, root, "--iommufd", "--no-preflight")
+    err = r.json()["error"]
+    assert r.code == 7 and (err["op"], err["errno"]) == ("VFIO_DEVICE_BIND_IOMMUFD", "EACCES")
+    assert "--vf-token" in err["hint"]
+    r = _hr(cli, root, "--iommufd", "--vf-token", T)
+    assert r.code == 0, r.err
+    res = r.json()["results"][0]
+    assert res["result"] == "reset" and res["vf_token_passed_to"] == [PF]
+    bind = [s for s in res["steps"] if s["op"] == "VFIO_DEVICE_BIND_IOMMUFD"]
+    assert "VFIO_DEVICE_BIND_FLAG_TOKEN" in bind[0]["note"]
+    _no_secret(root, r.out, r.err)
+    r = _hr(cli, root, "--iommufd", "--vf-token", WRONG)
+    assert r.code == 7 and r.json()["error"]["errno"] == "EACCES"
+
+
+# -- >= 7.3: bus-wide slots ------------------------------------------------------
+
+def test_on_7_3_the_kernel_lists_the_vfs_and_refuses(cli, build):
+    root = _root(build, "7.3.4+deb13-amd64")
+    d = cli(["--root", root, "reset-info", PF, "--json"]).json()["reset"]
+    assert [a["address"] for a in d["affected"]] == [PF, VF0, VF1] and d["also_reset"] == []
+    r = _hr(cli, root, "--iommufd", "--vf-token", T)
+    err = r.json()["error"]
+    assert r.code == 1 and (err["step"], err["errno"]) == ("VFIO_DEVICE_PCI_HOT_RESET", "EINVAL")
+    r = _hr(cli, root, "--iommufd", "--vf-token", T, "--no-preflight")
+    res = r.json()["results"][0]
+    assert r.code == 7 and res["error"]["errno"] == "EINVAL"
+    assert [x["address"] for x in res["info"]["devices"]] == [PF, VF0, VF1]
+    assert res["vf_token_passed_to"] == [PF]
+    _no_secret(root, r.out, r.err)
+
+
+# -- bad input -------------------------------------------------------------------
+
+def test_a_bad_token_is_a_usage_error_that_does_not_echo_it(cli, build, monkeypatch):
+    root = _root(build, "6.12.95")
+    for args in (["--vf-token", "hunter2-not-a-uuid"], []):
+        if not args:
+            monkeypatch.setenv("VFIOCTL_VF_TOKEN", "hunter2-not-a-uuid")
+        r = cli(["--root", root, "hot-reset", PF, "--yes", *args])
+        assert r.code == 2 and r.out == ""
+        lines = [ln for ln in r.err.splitlines() if ln.strip()]
+        assert len(lines) == 2, r.err
+        assert "--vf-token is not a UUID" in lines[0] and "Traceback" not in r.err
+        assert "hunter2" not in r.err
+    monkeypatch.setenv("VFIOCTL_VF_TOKEN", T)
+    r = cli(["--root", root, "hot-reset", PF, "--legacy", "--yes", "--json"])
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["results"][0]["vf_token_passed_to"] == [PF]
+
+
+# -- a PF's function reset hits its VFs ----------------------------------------------
+
+def test_a_pf_reset_names_the_vfs_it_also_resets(cli, build):
+    """Opening a PF runs its function reset, which resets its VFs too (the VM
+    test on 7.3 saw it: the kernel refused the hot reset, the VF was reset by
+    the PF's open): 'reset' names them, and refuses without --yes."""
+    root = _root(build, "6.12.95", token=None)
+    r = cli(["--root", root, "reset", PF])
+    assert r.code == 6, r.err
+    assert f"also resets its VFs {VF0}, {VF1}" in r.err
+    assert f"the reset also hits {VF0}, {VF1}" in r.err
+    d = cli(["--root", root, "reset-info", PF, "--json"]).json()["reset"]
+    assert any(f"also resets its VFs {VF0}, {VF1}, even if the kernel" in n for n in d["notes"])
+    r = cli(["--root", root, "reset", VF0])       # a VF has no VFs: nothing more to say
+    assert "also resets its VFs" not in r.err
