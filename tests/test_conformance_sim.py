@@ -21,6 +21,8 @@ TREES = [("qemu-q35", "iommu", "builder"), ("qemu-q35-noiommu", "noiommu", "buil
          # issue 13: SR-IOV under QEMU 10 (PFs on vfio-pci / on igb), Debian's stock kernel
          ("qemu-q35-sriov-vfio", "sriov-vfio", "recorded"),
          ("qemu-q35-sriov-igb", "sriov-igb", "recorded"),
+         # the same PFs/VFs on the newer kernel (7.3.4): the rows of its kernel range
+         ("qemu-q35-sriov-newer", "sriov-vfio", "recorded"),
          ("qemu-q35-stock", "iommu-stock", "recorded")]
 
 

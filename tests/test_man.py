@@ -290,6 +290,14 @@ def json_documents(tmp_path_factory):
             ["unbind", "0000:07:00.0", "--yes"],
             ["unbind", "0000:07:00.0", "--yes", "--force", "--timeout", "0.2"],
             ["unbind", "0000:03:00.0", "--dry-run"])])
+        # an SR-IOV PF whose VF is in use, opened with its VF token (legacy path)
+        sv = scenarios.build("sriov-slot", str(base / "sriov-token"))
+        from vfioctl.kernel.sim import SimKernel
+        from vfioctl.model.address import PciAddress
+        tok = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+        SimKernel(sv).vf_tokens.set(PciAddress.parse("0000:01:00.0"), tok)
+        collect([["--root", sv, "hot-reset", "0000:01:00.0", "--legacy", "--vf-token", tok,
+                  "--yes", "--json"]])
         # a multi-target hot reset whose second target fails: partly done
         demo = scenarios.build("demo", str(base / "demo-partial"))
         collect([["--root", demo, "hot-reset", "81:00.0", "04:00.0", "--yes", "--json"]],

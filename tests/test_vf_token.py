@@ -191,3 +191,41 @@ def test_a_pf_reset_names_the_vfs_it_also_resets(cli, build):
     assert any(f"also resets its VFs {VF0}, {VF1}, even if the kernel" in n for n in d["notes"])
     r = cli(["--root", root, "reset", VF0])       # a VF has no VFs: nothing more to say
     assert "also resets its VFs" not in r.err
+
+
+# -- the tree recorded from the 7.3 guest ------------------------------------------
+
+VM_TOKEN = "3c1e4e0a-5d43-4a8e-9d6e-2f4b1a7c9e10"   # tests/vm/test_sriov.py TOKEN
+
+
+def test_the_tree_recorded_on_7_3(cli, recorded):
+    """qemu-q35-sriov-newer (Linux 7.3.4, QEMU 10 igb): P1 in hotplug slot 1, VF
+    P1v0 held through its cdev WITH P1's token by qemu-vf-guest.  Fails unless
+    the newer rules are modelled: the cdev VF-token check (6.17), each VF alone
+    in its dev_set, and the bus-wide pciehp slot (7.3)."""
+    root = recorded("qemu-q35-sriov-newer")
+    assert open(os.path.join(root, "proc/sys/kernel/osrelease")).read().strip() == "7.3.4"
+    SimKernel(root).vf_tokens.set(PciAddress.parse(PF), VM_TOKEN)   # what the guest set
+    d = cli(["--root", root, "reset-info", PF, "--json"]).json()["reset"]
+    assert d["kind"] == "slot" and [a["address"] for a in d["affected"]] == [PF, VF0, VF1]
+    assert d["also_reset"] == []
+    assert [h["comm"] for a in d["affected"] if a["address"] == VF0
+            for h in a["holders"]] == ["qemu-vf-guest"]
+    assert d["verdicts"]["iommufd"]["expected"] == {"step": "VFIO_DEVICE_BIND_IOMMUFD",
+                                                    "errno": "EACCES"}
+    lst = {f["address"]: f for f in cli(["--root", root, "list", "--json"]).json()["functions"]}
+    assert lst[VF0]["hot_reset"] == "slot" and lst[VF0]["slot"] == lst[PF]["slot"]
+    # no token: the (simulated) kernel refuses to open the PF while its VF is in use
+    r = _hr(cli, root, "--iommufd", "--no-preflight")
+    assert r.code == 7 and r.json()["error"]["errno"] == "EACCES", r.err
+    # the token opens it, but the VFs are not in the PF's dev_set: refused
+    r = _hr(cli, root, "--iommufd", "--vf-token", VM_TOKEN)
+    assert r.code == 1 and r.json()["error"]["errno"] == "EINVAL", r.err
+    r = _hr(cli, root, "--iommufd", "--vf-token", VM_TOKEN, "--no-preflight")
+    res = r.json()["results"][0]
+    assert r.code == 7 and (res["error"]["op"], res["error"]["errno"]) == (
+        "VFIO_DEVICE_PCI_HOT_RESET", "EINVAL")
+    assert res["info"]["flags"] == 1       # VFIO_PCI_HOT_RESET_FLAG_DEV_ID, not DEV_ID_OWNED
+    assert [(x["address"], x["devid"]) for x in res["info"]["devices"]][1:] == [
+        (VF0, 0xFFFFFFFF), (VF1, 0xFFFFFFFF)]      # VFIO_PCI_DEVID_NOT_OWNED
+    assert VM_TOKEN not in r.out + r.err

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """(Re-)record tests/fixtures/recorded/qemu-q35-{intel-iommu,noiommu}/ from the VM guest.
 
-    python tests/vm/record_fixtures.py [iommu|noiommu|sriov ...]
+    python tests/vm/record_fixtures.py [iommu|noiommu|stock|sriov|sriov-newer ...]
+
+Every run rewrites tests/fixtures/recorded/EMPTY-DIRS (the trees' empty
+directories, which git does not keep).
 
 Boots the guest (see harness.py), starts holder processes so that the trees
 contain ``proc/<pid>/fd`` links, and snapshots ``/`` with
@@ -88,6 +91,60 @@ def record_sriov() -> dict:
     return info
 
 
+def record_sriov_newer() -> dict:
+    """qemu-q35-sriov-newer: SRIOV_TOPOLOGY on the newer (>= 6.17) kernel, PFs on
+    vfio-pci with VFs through vfio_pci.enable_sriov; P1's VF token set (the test
+    value test_sriov.TOKEN; the kernel keeps it, sysfs does not show it) and VF
+    P1v0 held through its cdev WITH that token by ``qemu-vf-guest``."""
+    from test_sriov import SET_TOKEN, TOKEN
+    dest = "tests/fixtures/recorded/qemu-q35-sriov-newer"
+    kpath = harness.newer_kernel()
+    plan = [
+        {"name": "variant-vfio", "run": ["@PYTHON@", "tests/vm/sriov_guest.py", "vfio"], "check": True},
+        {"name": "set-token", "run": ["@PYTHON@", "-c", SET_TOKEN, "@bdf:P1@", TOKEN], "check": True},
+        {"name": "hold-vf", "hold": "@cdev:P1v0@", "id": "vf", "how": "cdev", "comm": "qemu-vf-guest",
+         "env": {"VF_TOKEN": TOKEN}, "check": True},
+        {"name": "cmd", "sh": "od -An -tx2 -j4 -N2 /sys/bus/pci/devices/@bdf:P1v0@/config"},
+        {"name": "record", "record": dest, "check": True},
+        {"release": "vf"},
+    ]
+    res = harness.boot("iommu", plan, topology=harness.SRIOV_TOPOLOGY, qemu="trixie", bind_ids=(),
+                       timeout=900, kernel_path=kpath)
+    bad = [e for e in res if not e["ok"]]
+    if bad:
+        raise SystemExit("sriov-newer: steps failed:\n" + "\n".join(f"{e['name']}: {e['stderr']}" for e in bad))
+    out = harness.CHECKOUT / dest
+    info = {
+        "mode": "iommu", "variant": "vfio",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "kernel": json.loads((out / "VFIOCTL-SNAPSHOT").read_text())["osrelease"],
+        "bzImage": kpath.name,
+        "qemu": (harness.qemu_root() / ".vfioctl-ready").read_text().strip(),
+        "qemu_cmdline": (res.results_dir / "qemu.cmdline").read_text().strip(),
+        "vf_token": "P1's token is tests/vm/test_sriov.py TOKEN (set through VFIO_DEVICE_FEATURE); "
+                    "the holder bound VF P1v0 with it (VFIO_DEVICE_BIND_FLAG_TOKEN)",
+        "holders": {e["name"]: {"pid": e["pid"], "comm": e["request"].get("comm"),
+                                "how": e["request"].get("how"), "node": e["request"]["hold"]}
+                    for e in res if e["kind"] == "hold"},
+        "vf_command_register": res.step("cmd")["stdout"].strip(),
+        "pfs": json.loads(res.step("variant-vfio")["stdout"]),
+        "report": res.step("record")["report"] | {"dest": dest},
+    }
+    (out / "RECORDING.json").write_text(json.dumps(info, indent=1) + "\n")
+    print(f"sriov-newer: recorded {dest}; boot wall {res.wall:.1f} s")
+    return info
+
+
+def write_empty_dirs() -> None:
+    """tests/fixtures/recorded/EMPTY-DIRS: the empty directories of every recorded
+    tree (git keeps none; tests/conftest.py makes them again before the tests)."""
+    base = harness.CHECKOUT / "tests/fixtures/recorded"
+    found = sorted(str(p.relative_to(base)) for p in base.rglob("*")
+                   if p.is_dir() and not p.is_symlink() and not any(p.iterdir()))
+    (base / "EMPTY-DIRS").write_text("".join(f + "\n" for f in found))
+    print(f"EMPTY-DIRS: {len(found)} empty directories")
+
+
 def record(mode: str) -> dict:
     dest, holds = TARGETS[mode]
     plan = list(holds) + [
@@ -122,5 +179,6 @@ def record(mode: str) -> dict:
 
 
 if __name__ == "__main__":
-    for m in sys.argv[1:] or [*TARGETS, "sriov"]:
-        record_sriov() if m == "sriov" else record(m)
+    for m in sys.argv[1:] or [*TARGETS, "sriov", "sriov-newer"]:
+        {"sriov": record_sriov, "sriov-newer": record_sriov_newer}.get(m, lambda: record(m))()
+    write_empty_dirs()
