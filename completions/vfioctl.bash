@@ -40,6 +40,7 @@ _vfioctl_value() {  # COMMAND OPTION VALUE OPTPREFIX; fails when OPTION takes no
         list:--driver|list:-d) : ;;
         list:--hide) _vfioctl_words "$3" "$4" ids class name driver group vfio hot-reset held-by numa ;;
         hot-reset:--vf-token) : ;;
+        reset:--vf-token) : ;;
         snapshot:--from-umockdev) _vfioctl_files -f "$3" "$4" ;;
         watch:--count) : ;;
         tree:--group|tree:-g) _vfioctl_dyn groups "$3" "$4" ;;
@@ -103,6 +104,7 @@ _vfioctl() {
             case $cmd:$w in
                 list:--group|list:-g|list:--class|list:-c|list:--driver|list:-d|list:--hide) skip=1 ;;
                 hot-reset:--vf-token) skip=1 ;;
+                reset:--vf-token) skip=1 ;;
                 snapshot:--from-umockdev) skip=1 ;;
                 watch:--count) skip=1 ;;
                 tree:--group|tree:-g|tree:--class|tree:-c|tree:--driver|tree:-d) skip=1 ;;
@@ -171,11 +173,11 @@ _vfioctl() {
                 ;;
             reset)
                 if [[ $cur == -* ]]; then
-                    _vfioctl_words "$cur" "" --iommufd --legacy --dry-run -n --yes -y --json --help -h
+                    _vfioctl_words "$cur" "" --iommufd --legacy --dry-run -n --yes -y --vf-token --json --help -h
                 else
                     case $npos in
                         0) _vfioctl_dyn vfio-devices "$cur" '' ;;
-                        *) _vfioctl_words "$cur" "" --iommufd --legacy --dry-run -n --yes -y --json --help -h ;;
+                        *) _vfioctl_words "$cur" "" --iommufd --legacy --dry-run -n --yes -y --vf-token --json --help -h ;;
                     esac
                 fi
                 ;;

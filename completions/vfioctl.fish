@@ -35,6 +35,8 @@ function __vfioctl_parse --description 'vfioctl: subcommand, positional count, -
                     set i (math $i + 1)
                 case hot-reset:--vf-token
                     set i (math $i + 1)
+                case reset:--vf-token
+                    set i (math $i + 1)
                 case snapshot:--from-umockdev
                     set i (math $i + 1)
                 case watch:--count
@@ -159,6 +161,7 @@ complete -c vfioctl -n '__vfioctl_using reset' -l iommufd -d 'Use the device cde
 complete -c vfioctl -n '__vfioctl_using reset' -l legacy -d 'Use the legacy group/container access mode (/dev/vfio/N)'
 complete -c vfioctl -n '__vfioctl_using reset' -s n -l dry-run -d 'Show every step, open nothing'
 complete -c vfioctl -n '__vfioctl_using reset' -s y -l yes -d 'Do not ask for confirmation (required when not interactive or with --json)'
+complete -c vfioctl -n '__vfioctl_using reset' -l vf-token -x -d 'SR-IOV VF token (the UUID the PF\'s user set) to open a VF, or a PF whose VFs are in use: passed in the device name (legacy) or with VFIO_DEVICE_BIND_FLAG_TOKEN (iommufd, Linux >= 6.17)'
 complete -c vfioctl -n '__vfioctl_using reset' -l json -d 'Print one JSON document (schema vfioctl/1)'
 complete -c vfioctl -n '__vfioctl_using reset' -s h -l help -d 'Show this message and exit'
 complete -c vfioctl -n '__vfioctl_using reset 0' -a '(__vfioctl_dyn vfio-devices)' -d 'vfio-bound function'

@@ -297,6 +297,8 @@ def json_documents(tmp_path_factory):
         tok = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
         SimKernel(sv).vf_tokens.set(PciAddress.parse("0000:01:00.0"), tok)
         collect([["--root", sv, "hot-reset", "0000:01:00.0", "--legacy", "--vf-token", tok,
+                  "--yes", "--json"],
+                 ["--root", sv, "reset", "0000:01:10.2", "--legacy", "--vf-token", tok,
                   "--yes", "--json"]])
         # a multi-target hot reset whose second target fails: partly done
         demo = scenarios.build("demo", str(base / "demo-partial"))

@@ -229,3 +229,18 @@ def test_the_tree_recorded_on_7_3(cli, recorded):
     assert [(x["address"], x["devid"]) for x in res["info"]["devices"]][1:] == [
         (VF0, 0xFFFFFFFF), (VF1, 0xFFFFFFFF)]      # VFIO_PCI_DEVID_NOT_OWNED
     assert VM_TOKEN not in r.out + r.err
+
+
+def test_a_vf_function_reset_takes_the_token(cli, build):
+    """'reset VF' on the legacy path: the VF's open needs its PF's token; the
+    refusal names --vf-token, which 'reset' takes too."""
+    root = _root(build, "6.12.95")
+    r = cli(["--root", root, "reset", VF1, "--legacy", "--yes", "--json"])
+    err = r.json()["error"]
+    assert r.code == 1 and (err["step"], err["errno"]) == ("VFIO_GROUP_GET_DEVICE_FD", "EACCES")
+    assert "--vf-token" in err["hint"]
+    r = cli(["--root", root, "reset", VF1, "--legacy", "--yes", "--json", "--vf-token", T])
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["result"] == "reset" and d["vf_token_passed_to"] == [VF1]
+    _no_secret(root, r.out, r.err)

@@ -59,7 +59,12 @@ def pytest_collection_modifyitems(config, items):
 def pytest_report_header(config):
     if _skip_requested():
         return "vfioctl VM stage: SKIPPED by VFIOCTL_SKIP_VM=1" + (" (CI=true!)" if _in_ci() else "")
-    return f"vfioctl VM stage: enabled (cache {harness.cache_dir()}, CI={'yes' if _in_ci() else 'no'})"
+    try:
+        kernels = ",".join(harness.selected_kernels())
+    except harness.VMError as e:
+        kernels = f"invalid: {e}"
+    return (f"vfioctl VM stage: enabled (kernels {kernels}; cache {harness.cache_dir()}, "
+            f"CI={'yes' if _in_ci() else 'no'})")
 
 
 def _unavailable(what: str, e: Exception):

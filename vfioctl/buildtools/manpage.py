@@ -1201,6 +1201,8 @@ DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
                                          "device."),
         ("verification", "string[]", "Not in a dry run: problems found after the "
                                      "reset."),
+        ("vf_token_passed_to", "string[]", "Present when --vf-token was given: the function, "
+                                           "if it takes a token (never the token itself)."),
     ]),
     "check": ("vfioctl check --json: would a hot reset work now (reads sysfs only).", [
         ("possible", "boolean", "Every reset asked for is possible (also the exit "

@@ -11,6 +11,13 @@ from vfioctl.cli.base import (
 )
 
 
+VfTokenOpt = Annotated[str | None, typer.Option(
+    "--vf-token", metavar="UUID", envvar="VFIOCTL_VF_TOKEN", show_envvar=True,
+    help="SR-IOV VF token (the UUID the PF's user set) to open a VF, or a PF whose VFs are in use: "
+         "passed in the device name (legacy) or with VFIO_DEVICE_BIND_FLAG_TOKEN (iommufd, Linux >= 6.17). "
+         "Never printed; prefer the environment variable (a command line is visible to other users).")]
+
+
 def _no_devices(host, what: str):
     from vfioctl.errors import UsageError
     from vfioctl.model import scope as sc
@@ -32,11 +39,7 @@ def hot_reset_cmd(
     yes: YesOpt = False,
     no_preflight: Annotated[bool, typer.Option(
         "--no-preflight", help="Skip vfioctl's own refusal and let the kernel decide (for verifying the kernel's rules).")] = False,
-    vf_token: Annotated[str | None, typer.Option(
-        "--vf-token", metavar="UUID", envvar="VFIOCTL_VF_TOKEN", show_envvar=True,
-        help="SR-IOV VF token (the UUID the PF's user set) to open a VF, or a PF whose VFs are in use: "
-             "passed in the device name (legacy) or with VFIO_DEVICE_BIND_FLAG_TOKEN (iommufd, Linux >= 6.17). "
-             "Never printed; prefer the environment variable (a command line is visible to other users).")] = None,
+    vf_token: VfTokenOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """PCI slot/bus ("hot") reset of DEVICE and every function in its reset scope.
@@ -76,6 +79,7 @@ def reset_cmd(
     group_alias: GroupAliasOpt = False,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
+    vf_token: VfTokenOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Function-level reset of DEVICE through VFIO_DEVICE_RESET.
@@ -91,7 +95,7 @@ def reset_cmd(
     fn = resolve_one(host, device)
     rep = hotreset.function_reset(st.kernel(), st.root_path(), host, fn,
                                   mode_flags=(iommufd, legacy or group_alias), dry_run=dry_run,
-                                  confirm=confirmer(out, yes=yes))
+                                  confirm=confirmer(out, yes=yes), vf_token=vf_token)
     report_acted(out, rep, f"function reset of {rep.target} done"
                  + (" (simulated)" if rep.simulated else ""))
     if rep.error is not None:

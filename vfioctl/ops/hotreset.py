@@ -647,9 +647,13 @@ def verification_error(problems: list[str]) -> VerifyFailed:
 
 def function_reset(kernel, root: str, host: Host, fn: PciFunction, *,
                    mode_flags: tuple[bool, bool], dry_run: bool,
-                   confirm: Confirm) -> FunctionResetReport:
-    """``vfioctl reset``: VFIO_DEVICE_RESET, refused when the device has no reset."""
+                   confirm: Confirm, vf_token: str | None = None) -> FunctionResetReport:
+    """``vfioctl reset``: VFIO_DEVICE_RESET, refused when the device has no reset.
+    ``vf_token``: as for :func:`hot_reset` (a VF of a vfio-pci PF needs it)."""
     plan = sc.plan_reset(host, fn)
+    if vf_token is not None:
+        vf_token = check_vf_token(vf_token)
+        plan = without_token_reasons(plan)
     mode = choose_mode(plan, iommufd=mode_flags[0], group=mode_flags[1])
     if not fn.vfio_bound:
         raise Refused(f"{fn.address} is not bound to vfio-pci (driver: {fn.driver or 'none'})",
@@ -661,7 +665,7 @@ def function_reset(kernel, root: str, host: Host, fn: PciFunction, *,
     v = plan.verdicts[mode]
     setup = [r for r in v.reasons if r.step in (
         "preflight", "open /dev/iommu", "open cdev", "open group", "VFIO_GROUP_GET_STATUS",
-        "VFIO_DEVICE_BIND_IOMMUFD")]
+        "VFIO_DEVICE_BIND_IOMMUFD") or r.code == "vf-token"]
     if setup:
         r = setup[0]
         raise Refused(f"cannot open {fn.address} in {mode} mode: {r.message}",
@@ -691,7 +695,7 @@ def function_reset(kernel, root: str, host: Host, fn: PciFunction, *,
                 " ALSO reset: its VFs " + ", ".join(str(v.address) for v in vfs) + "." if vfs else ""),
             affected=[str(fn.address)], simulated=rep.simulated, notes=notes,
             also_reset=[str(v.address) for v in vfs]))
-    sess = Session(kernel, host, mode, dry_run=dry_run)
+    sess = Session(kernel, host, mode, dry_run=dry_run, vf_token=vf_token)
     try:
         with sess:
             dfd = sess.open_device(fn)
@@ -712,6 +716,8 @@ def function_reset(kernel, root: str, host: Host, fn: PciFunction, *,
     finally:
         kernel.close_all()
         rep.steps = list(sess.steps)
+        if vf_token is not None:
+            rep.vf_token_passed_to = [str(a) for a in sess.token_used]
     rep.result = "dry-run" if dry_run else "reset"
     if not dry_run:
         rep.verification = verify(root, [fn.address])

@@ -262,6 +262,8 @@ class FunctionResetReport:
     verification: list[str] = field(default_factory=list)
     #: the verification failure after the reset ran (the reset itself was done)
     error: "VfioctlError | None" = None
+    #: with --vf-token: the functions opened with it (None: no token given)
+    vf_token_passed_to: list[str] | None = None
 
 
 @dataclass

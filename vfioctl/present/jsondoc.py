@@ -319,6 +319,8 @@ def function_reset_doc(r) -> dict:
         d["device_info"] = r.device_info
     if not r.dry_run:
         d["verification"] = list(r.verification)
+    if r.vf_token_passed_to is not None:
+        d["vf_token_passed_to"] = list(r.vf_token_passed_to)
     if r.error is not None:
         d["error"] = r.error.to_json()
     return d
