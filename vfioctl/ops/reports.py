@@ -17,7 +17,7 @@ Acting operations take two callables from the caller:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
