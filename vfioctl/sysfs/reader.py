@@ -327,12 +327,19 @@ class Reader:
             names = root.listdir(cdir)
         except OSError:
             return out
+        sysdir = self.sysdir
         for n in names:
             try:
                 link = f"{cdir}/{n}"
-                t = root.lexical(link, root.readlink(link))   # a name to match, not opened
+                t = root.readlink(link)
             except OSError:
                 continue
+            # a name to match, never opened: the kernel's own shape
+            # ``../../devices/...`` by string, anything else lexically
+            if t.startswith("../../devices/") and "/." not in t and "//" not in t:
+                t = f"{sysdir}/{t[6:]}"
+            else:
+                t = root.lexical(link, t)
             # .../<device>/vfio-dev/vfioX
             out[t.rpartition("/")[0].rpartition("/")[0]] = n
         return out
@@ -373,20 +380,30 @@ class Reader:
             names = root.listdir(gdir)
         except OSError:
             return
-        for n in names:
-            try:
-                num = int(n)
-            except ValueError:
-                host.warnings.append(f"{gdir}/{n}: not a group number; skipped")
-                continue
-            host.groups[num] = self._group(host, gdir, n, num)
+        gfd = root.opendir(root.resolve(gdir)) if names else None
+        try:
+            for n in names:
+                try:
+                    num = int(n)
+                except ValueError:
+                    host.warnings.append(f"{gdir}/{n}: not a group number; skipped")
+                    continue
+                nfd = root.opendir_at(gfd, n) if gfd is not None else None
+                if nfd is None:   # not a plain directory: the resolving path
+                    host.groups[num] = self._group(host, gdir, n, num)
+                    continue
+                try:
+                    host.groups[num] = self._group_at(host, gdir, n, num, nfd)
+                finally:
+                    os.close(nfd)
+        finally:
+            if gfd is not None:
+                os.close(gfd)
 
-    def _group(self, host: Host, gdir: str, n: str, num: int) -> IommuGroup:
-        """One ``iommu_groups/<n>`` directory (its members by name)."""
-        base = f"{gdir}/{n}"
+    def _group_members(self, host: Host, base: str, num: int, listing) -> tuple[list, list]:
         members, others = [], []
         try:
-            for m in self.root.listdir(f"{base}/devices"):
+            for m in listing():
                 a = PciAddress.try_parse(m) if _BDF.match(m) else None
                 if a is None:
                     others.append(m)
@@ -394,10 +411,36 @@ class Reader:
                     members.append(a)
         except OSError:
             host.warnings.append(f"{base}/devices: unreadable; group {num} has no members")
+        return members, others
+
+    def _group(self, host: Host, gdir: str, n: str, num: int) -> IommuGroup:
+        """One ``iommu_groups/<n>`` directory (its members by name)."""
+        base = f"{gdir}/{n}"
+        members, others = self._group_members(
+            host, base, num, lambda: self.root.listdir(f"{base}/devices"))
         return IommuGroup(
             number=num, members=tuple(sorted(members)), other_members=tuple(sorted(others)),
             type=None if self._brief else self.root.text(f"{base}/type"),
             name=self.root.text(f"{base}/name"))
+
+    def _group_at(self, host: Host, gdir: str, n: str, num: int, nfd: int) -> IommuGroup:
+        """:meth:`_group` through the group directory's fd."""
+        root = self.root
+        base = f"{gdir}/{n}"
+
+        def listing():
+            dfd = root.opendir_at(nfd, "devices")
+            if dfd is None:
+                return root.listdir(f"{base}/devices")
+            try:
+                return os.listdir(dfd)
+            finally:
+                os.close(dfd)
+        members, others = self._group_members(host, base, num, listing)
+        return IommuGroup(
+            number=num, members=tuple(sorted(members)), other_members=tuple(sorted(others)),
+            type=None if self._brief else root.text_at(nfd, base, "type"),
+            name=root.text_at(nfd, base, "name"))
 
     # -- slots --
     def _slots(self, host: Host) -> None:
@@ -408,11 +451,43 @@ class Reader:
         except OSError:
             return
         out = []
-        for n in names:
-            s = self._slot(host, sdir, n)
-            if s is not None:
-                out.append(s)
+        sfd = root.opendir(root.resolve(sdir)) if names else None
+        try:
+            for n in names:
+                nfd = root.opendir_at(sfd, n) if sfd is not None else None
+                if nfd is None:   # not a plain directory: the resolving path
+                    s = self._slot(host, sdir, n)
+                else:
+                    try:
+                        s = self._slot_at(host, sdir, n, nfd)
+                    finally:
+                        os.close(nfd)
+                if s is not None:
+                    out.append(s)
+        finally:
+            if sfd is not None:
+                os.close(sfd)
         host.slots = tuple(out)
+
+    def _slot_at(self, host: Host, sdir: str, n: str, nfd: int) -> Slot | None:
+        """:meth:`_slot` through the slot directory's fd."""
+        base = f"{sdir}/{n}"
+        addr = self.root.text_at(nfd, base, "address")
+        if not addr:
+            host.warnings.append(f"{base}: no address; slot skipped")
+            return None
+        try:
+            ents = set(os.listdir(nfd))
+        except OSError:
+            ents = set()
+        module = None
+        if "module" in ents:
+            try:
+                module = self.root.readlink_at(nfd, "module").rpartition("/")[2]
+            except OSError:
+                pass
+        return Slot(name=n, address=addr, hotplug=any(a in ents for a in _HOTPLUG_ATTRS),
+                    module=module)
 
     def slot_address(self, host: Host, sdir: str, n: str) -> str | None:
         base = os.path.join(sdir, n)

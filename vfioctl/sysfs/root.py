@@ -299,6 +299,18 @@ class Root:
         real = self.follow(link, target)
         return target, real, self.opendir(real)
 
+    @staticmethod
+    def opendir_at(dfd: int, name: str) -> int | None:
+        """An fd of the directory ``name`` inside the directory ``dfd``, not
+        following a link (None when it is missing, a link or not a directory:
+        the caller takes the resolving path)."""
+        if name in ("", ".", "..") or "/" in name:
+            return None
+        try:
+            return os.open(name, _DIR, dir_fd=dfd)
+        except OSError:
+            return None
+
     def read_at(self, dfd: int, real: str, name: str, limit: int = 4096,
                 kind: str = "attribute") -> bytes | None:
         """:meth:`read` of ``real/name`` through the directory fd ``dfd`` of
