@@ -29,6 +29,8 @@ TARGETS = {
     # recorded from the real kernel (tests/fixtures/recorded)
     "rec:qemu-q35-intel-iommu": ["0000:09:00.0", "0000:02:00.0", "0000:04:01.0"],
     "rec:qemu-q35-noiommu": ["0000:01:00.0"],
+    # a PF's slot reset: its VFs are reset too, and the kernel's INFO omits them
+    "rec:qemu-q35-sriov-vfio": ["0000:01:00.0"],
 }
 TREES = sorted(TARGETS)
 ADDR = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
@@ -154,7 +156,7 @@ def test_demo_rtx3090_json(cli):
     nodes = _by_name(d)
     assert nodes["0000:80:02.0"]["marks"] == [
         {"scope": 0, "target": False, "hit": False, "in_dev_set": None, "blocks": False,
-         "held_by": [], "reset_point": "bus"}]
+         "held_by": [], "reset_point": "bus", "also_reset": False}]
     gpu, audio = nodes["0000:82:00.0"], nodes["0000:82:00.1"]
     assert gpu["marks"][0]["target"] and not gpu["marks"][0]["blocks"]
     assert audio["marks"][0]["blocks"] and audio["marks"][0]["in_dev_set"] is False
@@ -489,3 +491,32 @@ def test_hostile_text_is_escaped_in_text_and_dot(cli):
     assert "\x1b" not in dot and "\u202e" not in dot
     svg = _renders(dot)
     assert "pwned" in svg
+
+
+def test_tree_marks_vfs_the_kernel_does_not_list(cli, recorded):
+    """Recorded on 6.12 + QEMU igb: a slot reset of PF 01:00.0 resets its VFs
+    01:10.0/.2 (their command registers drop), yet the kernel's INFO lists only
+    the PF.  The tree marks both VFs as hit (never as blocking: the kernel does
+    not check them) and names the one another process holds."""
+    root = recorded("qemu-q35-sriov-vfio")
+    d = cli(["--root", root, "tree", "0000:01:00.0", "--json"]).json()
+    marks = {}
+
+    def walk(n):
+        if n["function"]:
+            marks[n["function"]["address"]] = n["marks"]
+        for c in n["children"]:
+            walk(c)
+    for r in d["roots"]:
+        walk(r)
+    for vf in ("0000:01:10.0", "0000:01:10.2"):
+        (m,) = marks[vf]
+        assert m["hit"] and m["also_reset"] and not m["blocks"], m
+    assert [h["comm"] for h in marks["0000:01:10.0"][0]["held_by"]] == ["qemu-vf-guest"]
+    assert marks["0000:01:10.2"][0]["held_by"] == []
+    # the kernel's own scope is untouched: the PF alone, as INFO says
+    assert [a["address"] for a in d["resets"][0]["affected"]] == ["0000:01:00.0"]
+    assert not any(m["also_reset"] for m in marks["0000:01:00.0"])
+    out = cli(["--root", root, "tree", "0000:01:00.0"]).out
+    assert "✗ hit too, held" in out and "● hit too" in out
+    assert "also hits 2 VF(s) the kernel does not list: 0000:01:10.0, 0000:01:10.2" in out

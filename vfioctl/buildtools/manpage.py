@@ -798,6 +798,10 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
                                   "node or cdev."),
         ("reset_point", "string|null", "bus on the bridge whose secondary bus is reset; "
                                        "slot on the slot that is reset; else null."),
+        ("also_reset", "boolean", "Hit although the kernel's VFIO_DEVICE_GET_PCI_HOT_RESET_INFO "
+                                  "does not list it (an SR-IOV VF of a PF in the scope): the "
+                                  "kernel neither checks nor refuses it, so it never blocks; "
+                                  "held_by says who would lose it."),
     ],
     "AFFECTED": [
         ("address", "string", ADDR + "."),

@@ -31,12 +31,14 @@ def list_cmd(
     error (exit status 3), as for 'groups N'; a filter that matches nothing
     prints an empty table.  On a narrow terminal NAME is shortened first, then
     NUMA, CLASS, IDS, HELD BY and HOT RESET are left out, in that order."""
-    from vfioctl.errors import UsageError
     from vfioctl.ops import inspect
-    from vfioctl.present.human import LIST_COLUMNS, render_list
-    for h in hide or ():
-        if h not in LIST_COLUMNS:
-            raise UsageError(f"--hide: no column {h!r}", "choose from: " + ", ".join(LIST_COLUMNS))
+    if hide:   # the table renderer only when a column is left out (not on the --json path)
+        from vfioctl.errors import UsageError
+        from vfioctl.present.human import LIST_COLUMNS, render_list
+        for h in hide:
+            if h not in LIST_COLUMNS:
+                raise UsageError(f"--hide: no column {h!r}",
+                                 "choose from: " + ", ".join(LIST_COLUMNS))
     st = _state(ctx)
     out = st.out(json_)
     host = st.host(brief=True)

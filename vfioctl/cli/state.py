@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 
 from vfioctl.present.output import Output
 

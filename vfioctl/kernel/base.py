@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 from typing import Protocol, runtime_checkable
 
 # -- constants from include/uapi/linux/vfio.h (values, not request numbers) --

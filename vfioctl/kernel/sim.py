@@ -93,7 +93,7 @@ import json
 import os
 import stat
 import threading
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 
 from vfioctl.kernel.base import (
     DeviceInfo, DependentDevice, HotResetInfo, KernelError, VFIO_DEVICE_FLAGS_PCI,

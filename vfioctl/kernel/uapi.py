@@ -57,7 +57,7 @@ from __future__ import annotations
 import errno as _errno
 import platform
 import struct
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 from types import MappingProxyType
 from typing import Iterable, Mapping
 

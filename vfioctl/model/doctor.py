@@ -8,7 +8,7 @@ it.  ``cannot-tell`` is used whenever vfioctl could not see what it needed
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 
 PASS = "pass"
 WARN = "warn"

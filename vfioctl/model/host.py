@@ -6,7 +6,7 @@ names follow the kernel's sysfs attribute names where one exists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 
 from vfioctl.model.address import PciAddress
 from vfioctl.model import nodes

@@ -27,7 +27,7 @@ contention (EBUSY), and whether the reset itself succeeds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 
 from vfioctl.model import sriov
 from vfioctl.model.address import PciAddress

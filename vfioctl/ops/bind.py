@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 import errno as E
 import time
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 from typing import Callable, Optional
 
 from vfioctl.errors import EXIT_KERNEL, EXIT_REFUSED, KernelRefused, Refused, UsageError, \

@@ -21,7 +21,7 @@ attributes (``vfioctl.model.doctor.Finding`` has them).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 from typing import Callable, Iterable, Protocol
 
 from vfioctl.model import scope as sc

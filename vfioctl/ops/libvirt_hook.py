@@ -27,7 +27,7 @@ This module decides and returns a report; it never prints.
 from __future__ import annotations
 
 import copy
-import dataclasses
+from vfioctl.model import record as dataclasses
 import xml.etree.ElementTree as ET
 from typing import Callable
 

@@ -17,7 +17,7 @@ Acting operations take two callables from the caller:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
@@ -97,11 +97,16 @@ class TreeMark:
     in_dev_set: bool | None = None    # hit functions: member of the target's dev_set
     held_by: tuple["Holder", ...] = ()  # hit functions: processes holding its group/cdev
     reset_point: str | None = None    # "bus" (the bridge) or "slot" (the slot node)
+    #: hit although the kernel's INFO does not list it (an SR-IOV VF of a PF in
+    #: the scope, model.scope.Collateral): the kernel neither checks nor refuses it
+    also_reset: bool = False
 
     @property
     def blocks(self) -> bool:
-        """A hit function that makes the kernel refuse (outside the dev_set or held)."""
-        return self.hit and (self.in_dev_set is False or bool(self.held_by))
+        """A hit function that makes the kernel refuse (outside the dev_set or held);
+        never one the kernel does not list (it does not check those)."""
+        return self.hit and not self.also_reset and (self.in_dev_set is False
+                                                     or bool(self.held_by))
 
 
 @dataclass

@@ -115,6 +115,10 @@ def build_tree(host: Host, targets: list[PciFunction] | None = None, *,
                 i, target=a.address == p.target.address, hit=True, in_dev_set=a.in_dev_set,
                 held_by=a.group_holders + a.device_holders))
             shown.add(a.address)
+        for c in p.collateral:   # hit, though the kernel's INFO omits them (SR-IOV VFs)
+            fmarks.setdefault(c.address, []).append(TreeMark(
+                i, hit=True, also_reset=True, held_by=c.group_holders + c.device_holders))
+            shown.add(c.address)
         if not any(m.target for m in fmarks.get(p.target.address, ()) if m.scope == i):
             fmarks.setdefault(p.target.address, []).append(TreeMark(i, target=True))
         shown.add(p.target.address)

@@ -43,7 +43,7 @@ import re
 import signal
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from vfioctl import JSON_SCHEMA

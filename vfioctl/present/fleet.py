@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+from vfioctl.model import record as dataclasses
 
 from vfioctl.present.jsondoc import doc
 from vfioctl.present.output import Canvas

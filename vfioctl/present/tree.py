@@ -32,7 +32,7 @@ from vfioctl.present import jsondoc as jd
 def _mark(m) -> dict:
     return {"scope": m.scope, "target": m.target, "hit": m.hit, "in_dev_set": m.in_dev_set,
             "blocks": m.blocks, "held_by": [jd.holder(h) for h in m.held_by],
-            "reset_point": m.reset_point}
+            "reset_point": m.reset_point, "also_reset": m.also_reset}
 
 
 def _node(host, n) -> dict:
@@ -170,6 +170,13 @@ def _mark_tokens(n: dict, resets: list[dict], g: Glyphs) -> list[tuple[str, str]
             extra = "" if p["kind"] else " (no hot reset)"
             out.append((f"{tag}{g.target} TARGET{extra}", "target"))
             tag = ""
+        if m["hit"] and m.get("also_reset"):
+            # the kernel resets it without listing (or checking) it
+            if m["held_by"]:
+                out.append((f"{tag}{g.bad} hit too, held", "bad"))
+            else:
+                out.append((f"{tag}{g.hit} hit too", "ok"))
+            continue
         if m["hit"]:
             if not m["blocks"]:
                 if not m["target"]:
@@ -306,7 +313,9 @@ def render_lines(d: dict, *, width: int | None = None, unicode: bool = True) -> 
     if resets:
         lines.append([])
         lines += _wrap(f"{g.target} target   {g.reset} reset point   {g.hit} hit, in the "
-                       f"dev_set   {g.bad} hit and blocking (outside the dev_set, or held)",
+                       f"dev_set   {g.bad} hit and blocking (outside the dev_set, or held)"
+                       + ("   hit too: reset, though the kernel's INFO does not list it"
+                          if any(p.get("also_reset") for p in resets) else ""),
                        width, "  ", "dim", "")
     return lines
 
@@ -330,6 +339,13 @@ def _footer(p: dict, idx: int | None, width, g: Glyphs) -> list:
         out += _wrap(f"hits {len(aff)} function(s)" + (f" ({', '.join(extra)})" if extra else "")
                      + f"; dev_set {p['dev_set']['key'] or '(target not on vfio-pci)'}",
                      width, "    ", None, "  ")
+        also = p.get("also_reset") or []
+        if also:
+            held_too = [c["address"] for c in also if c["holders"]]
+            out += _wrap(f"also hits {len(also)} VF(s) the kernel does not list: "
+                         + ", ".join(c["address"] for c in also)
+                         + (f" ({', '.join(held_too)} held)" if held_too else ""),
+                         width, "    ", "bad" if held_too else None, "  ")
     else:
         out += _wrap(p["why"], width, "    ", None, "  ")
     for mode, v in p["verdicts"].items():
@@ -461,7 +477,15 @@ def render_dot(d: dict) -> str:
             if m["target"]:
                 lines.append(f"{tag(m)}TARGET")
                 attrs.update(peripheries="2", penwidth="2")
-            if m["hit"] and m["blocks"]:
+            if m["hit"] and m.get("also_reset"):
+                held = bool(m["held_by"])
+                lines.append(f"{tag(m)}hit too" + (", held" if held else "")
+                             + " (not in the kernel's list)")
+                if held:
+                    attrs.update(fillcolor=FILL_BAD, color="#c62828", fontcolor="#b71c1c")
+                elif attrs.get("fillcolor", "white") == "white":
+                    attrs["fillcolor"] = FILL_HIT
+            elif m["hit"] and m["blocks"]:
                 why = []
                 if m["in_dev_set"] is False:
                     why.append("NOT in dev_set")

@@ -16,7 +16,7 @@ capability, power and liveness, vendor-reset, boot_vga).
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass
+from vfioctl.model.record import dataclass
 
 from vfioctl.sysfs.root import Root
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from dataclasses import dataclass, field
+from vfioctl.model.record import dataclass, field
 
 from vfioctl.sysfs.root import LIMITS, Root
 

@@ -33,14 +33,13 @@ _BDF = re.compile(r"^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 _HOTPLUG_ATTRS = ("power", "attention", "latch", "adapter")
 
 
-def _hex(host: Host, root: Root, path: str, what: str) -> int | None:
-    s = root.text(path)
+def _hexattr(host: Host, real: str, what: str, s: str | None) -> int | None:
     if s is None:
         return None
     try:
         return int(s, 16)
     except ValueError:
-        host.warnings.append(f"{path}: {what} is not a hex number ({s[:20]!r}); ignored")
+        host.warnings.append(f"{real}/{what}: {what} is not a hex number ({s[:20]!r}); ignored")
         return None
 
 
@@ -135,28 +134,89 @@ class Reader:
     # -- devices --
     def _function(self, host: Host, devdir: str, name: str, full_config: bool,
                   brief: bool = False) -> PciFunction | None:
-        """One device directory.  Attributes are read by direct attempts (a
-        failed open is cheaper than listing a sysfs directory)."""
+        """One device directory, opened once: its attributes are read relative
+        to it (one path component each).  Attributes are read by direct
+        attempts (a failed lookup is cheaper than listing a sysfs directory)."""
         link = f"{devdir}/{name}"   # os.path is a measurable cost at 4096 devices
         root = self.root
         try:
-            target = root.readlink(link)
-            real = root.follow(link, target)
+            target, real, dfd = root.open_link_dir(link)
         except OSError as e:
             if e.errno == errno.EINVAL:  # a directory, not a link (flat copy)
-                real = link
+                real = target = link
+                dfd = root.opendir(real) if root.live else None
             elif e.errno == errno.EXDEV:  # leaves the root: warned by the root
                 return None
             else:
                 host.warnings.append(f"{link}: unreadable ({e.strerror}); skipped")
                 return None
-        def j(a: str, b: str) -> str:  # os.path.join is a measurable cost at 4096 devices
-            return f"{a}/{b}"
-        cfg = root.read(real + "/config", 4096 if full_config else 64, "config")
-        if cfg is None and not root.isdir(real):
-            host.warnings.append(f"{link}: dangling link to {target}; skipped")
-            return None
+        if dfd is None:
+            if not root.isdir(real):
+                host.warnings.append(f"{link}: dangling link to {target}; skipped")
+                return None
+            return self._function_by_path(host, name, real, full_config, brief)
+        try:
+            return self._function_at(host, name, real, dfd, full_config, brief)
+        finally:
+            os.close(dfd)
 
+    def _function_at(self, host: Host, name: str, real: str, dfd: int, full_config: bool,
+                     brief: bool) -> PciFunction:
+        root = self.root
+        read_at, readlink = root.read_at, os.readlink
+        cfg = read_at(dfd, real, "config", 4096 if full_config else 64, "config")
+        addr = PciAddress.parse(name)
+        sysdir = self.sysdir
+        rel = (real[len(sysdir) + 1:] if real.startswith(sysdir + "/")
+               else os.path.relpath(real, sysdir))
+        parent_name = real.rpartition("/")[0].rpartition("/")[2]
+        fn = PciFunction(address=addr, sysfs_path=rel)
+        if _BDF.match(parent_name):
+            fn.parent = PciAddress.parse(parent_name)
+        else:
+            fn.root_bus = parent_name
+        try:
+            fn.physfn = PciAddress.parse(readlink("physfn", dir_fd=dfd).rpartition("/")[2])
+        except OSError:
+            pass
+        except ValueError:
+            host.warnings.append(f"{real}/physfn: not a PCI link; ignored")
+
+        def attr(a: str) -> str | None:
+            b = read_at(dfd, real, a)
+            if b is None:
+                return None
+            try:
+                return b.decode("ascii").strip()
+            except UnicodeDecodeError:
+                return "\ufffd"
+
+        self._identity(host, fn, real, cfg, full_config, attr)
+        fn.driver = self._drivers.get(name)
+        if fn.driver is None:  # not listed under bus/pci/drivers: ask the link
+            try:
+                fn.driver = readlink("driver", dir_fd=dfd).rpartition("/")[2]
+            except OSError:
+                pass
+        s = attr("driver_override")
+        if s is not None and s != "" and s != "(null)":
+            fn.driver_override = s
+        if addr not in self._gmember:
+            try:
+                fn.iommu_group = int(readlink("iommu_group", dir_fd=dfd).rpartition("/")[2])
+            except OSError:
+                pass
+            except ValueError:
+                host.warnings.append(f"{real}/iommu_group: not a group link; ignored")
+        self._details(host, fn, real, brief, attr)
+        return fn
+
+    def _function_by_path(self, host: Host, name: str, real: str, full_config: bool,
+                          brief: bool) -> PciFunction:
+        """:meth:`_function_at` for a directory that could not be opened:
+        every attribute through the root's path methods."""
+        root = self.root
+        cfg = root.read(real + "/config", 4096 if full_config else 64, "config")
         addr = PciAddress.parse(name)
         rel = (real[len(self.sysdir) + 1:] if real.startswith(self.sysdir + "/")
                else os.path.relpath(real, self.sysdir))
@@ -173,7 +233,33 @@ class Reader:
         except ValueError:
             host.warnings.append(f"{real}/physfn: not a PCI link; ignored")
 
-        # identity: one config read covers vendor/device/class/revision/header
+        def attr(a: str) -> str | None:
+            return root.text(f"{real}/{a}")
+
+        self._identity(host, fn, real, cfg, full_config, attr)
+        fn.driver = self._drivers.get(name)
+        if fn.driver is None:
+            try:
+                fn.driver = root.readlink(f"{real}/driver").rpartition("/")[2]
+            except OSError:
+                pass
+        s = attr("driver_override")
+        fn.driver_override = None if s in (None, "", "(null)") else s
+        if addr not in self._gmember:
+            try:
+                fn.iommu_group = int(os.path.basename(root.readlink(f"{real}/iommu_group")))
+            except OSError:
+                pass
+            except ValueError:
+                host.warnings.append(f"{real}/iommu_group: not a group link; ignored")
+        self._details(host, fn, real, brief, attr)
+        return fn
+
+    @staticmethod
+    def _identity(host: Host, fn: PciFunction, real: str, cfg: bytes | None,
+                  full_config: bool, attr) -> None:
+        """Ids, class, header type and bus numbers: one config read covers them
+        (VFs read 0xffff for vendor/device in config space: attributes)."""
         hdr = cfgmod.parse_header(cfg) if cfg is not None else None
         if hdr is not None and fn.physfn is None:
             fn.vendor, fn.device, fn.revision = hdr.vendor, hdr.device, hdr.revision
@@ -181,50 +267,39 @@ class Reader:
             fn.subsystem_vendor, fn.subsystem_device = hdr.subsystem_vendor, hdr.subsystem_device
             fn.secondary_bus, fn.subordinate_bus = hdr.secondary_bus, hdr.subordinate_bus
         else:
-            # VFs read 0xffff for vendor/device in config space: use attributes
-            for attr in ("vendor", "device", "class", "revision",
-                         "subsystem_vendor", "subsystem_device"):
-                v = _hex(host, root, j(real, attr), attr)
-                setattr(fn, "class_code" if attr == "class" else attr, v)
+            for a in ("vendor", "device", "class", "revision",
+                      "subsystem_vendor", "subsystem_device"):
+                setattr(fn, "class_code" if a == "class" else a, _hexattr(host, real, a, attr(a)))
             if hdr is not None:
                 fn.header_type = hdr.header_type
                 fn.secondary_bus, fn.subordinate_bus = hdr.secondary_bus, hdr.subordinate_bus
             if fn.vendor is None:
                 host.warnings.append(f"{real}: no readable vendor id")
         if fn.header_type == 1 and fn.subsystem_vendor is None:
-            for attr in ("subsystem_vendor", "subsystem_device"):
-                setattr(fn, attr, _hex(host, root, j(real, attr), attr))
+            for a in ("subsystem_vendor", "subsystem_device"):
+                setattr(fn, a, _hexattr(host, real, a, attr(a)))
         if cfg is not None:
             fn.config_size = len(cfg)
             if full_config:
                 fn.caps = cfgmod.parse_caps(cfg)
 
-        fn.driver = self._drivers.get(name)
-        if fn.driver is None:  # not listed under bus/pci/drivers: ask the link
-            try:
-                fn.driver = root.readlink(j(real, "driver")).rpartition("/")[2]
-            except OSError:
-                pass
-        s = root.text(real + "/driver_override")
-        fn.driver_override = None if s in (None, "", "(null)") else s
-        if addr not in self._gmember:
-            try:
-                fn.iommu_group = int(os.path.basename(root.readlink(j(real, "iommu_group"))))
-            except OSError:
-                pass
-            except ValueError:
-                host.warnings.append(f"{real}/iommu_group: not a group link; ignored")
+    def _details(self, host: Host, fn: PciFunction, real: str, brief: bool, attr) -> None:
+        """reset_method, SR-IOV counts (not for ``brief``), NUMA node, boot_vga
+        and the vfio-dev cdev."""
+        root = self.root
         if not brief:
-            s = root.text(j(real, "reset_method"))
+            s = attr("reset_method")
             if s is not None:
                 fn.reset_method = tuple(s.split())
-            fn.sriov_totalvfs = _int(root.text(j(real, "sriov_totalvfs")))
+            fn.sriov_totalvfs = _int(attr("sriov_totalvfs"))
             if fn.sriov_totalvfs is not None:
-                fn.sriov_numvfs = _int(root.text(j(real, "sriov_numvfs")))
-        n = _int(root.text(j(real, "numa_node")))
-        fn.numa_node = None if n is None or n < 0 else n
-        if fn.base_class == 0x03:   # boot_vga exists only for VGA-class devices
-            b = root.text(j(real, "boot_vga"))
+                fn.sriov_numvfs = _int(attr("sriov_numvfs"))
+        n = attr("numa_node")
+        if n is not None and n != "-1":
+            n = _int(n)
+            fn.numa_node = None if n is None or n < 0 else n
+        if fn.class_code is not None and fn.class_code >> 16 == 0x03:
+            b = attr("boot_vga")   # exists only for VGA-class devices
             fn.boot_vga = None if b is None else b == "1"
         # vfio-dev/vfioX exists only while bound to a VFIO driver; class/vfio-dev
         # names them all in one listing, else look in the device directory
@@ -244,7 +319,6 @@ class Reader:
             else:
                 devt = root.text(f"{real}/vfio-dev/{vname}/dev")
                 fn.vfio_dev_devt = devt if devt and ":" in devt else None
-        return fn
 
     def _vfio_dev_index(self) -> dict[str, str]:
         """device directory -> vfioX, from ``class/vfio-dev`` (one readlink each)."""
@@ -255,12 +329,19 @@ class Reader:
             names = root.listdir(cdir)
         except OSError:
             return out
+        sysdir = self.sysdir
         for n in names:
             try:
                 link = f"{cdir}/{n}"
-                t = root.lexical(link, root.readlink(link))   # a name to match, not opened
+                t = root.readlink(link)
             except OSError:
                 continue
+            # a name to match, never opened: the kernel's own shape
+            # ``../../devices/...`` by string, anything else lexically
+            if t.startswith("../../devices/") and "/." not in t and "//" not in t:
+                t = f"{sysdir}/{t[6:]}"
+            else:
+                t = root.lexical(link, t)
             # .../<device>/vfio-dev/vfioX
             out[t.rpartition("/")[0].rpartition("/")[0]] = n
         return out
@@ -301,20 +382,30 @@ class Reader:
             names = root.listdir(gdir)
         except OSError:
             return
-        for n in names:
-            try:
-                num = int(n)
-            except ValueError:
-                host.warnings.append(f"{gdir}/{n}: not a group number; skipped")
-                continue
-            host.groups[num] = self._group(host, gdir, n, num)
+        gfd = root.opendir(root.resolve(gdir)) if names else None
+        try:
+            for n in names:
+                try:
+                    num = int(n)
+                except ValueError:
+                    host.warnings.append(f"{gdir}/{n}: not a group number; skipped")
+                    continue
+                nfd = root.opendir_at(gfd, n) if gfd is not None else None
+                if nfd is None:   # not a plain directory: the resolving path
+                    host.groups[num] = self._group(host, gdir, n, num)
+                    continue
+                try:
+                    host.groups[num] = self._group_at(host, gdir, n, num, nfd)
+                finally:
+                    os.close(nfd)
+        finally:
+            if gfd is not None:
+                os.close(gfd)
 
-    def _group(self, host: Host, gdir: str, n: str, num: int) -> IommuGroup:
-        """One ``iommu_groups/<n>`` directory (its members by name)."""
-        base = f"{gdir}/{n}"
+    def _group_members(self, host: Host, base: str, num: int, listing) -> tuple[list, list]:
         members, others = [], []
         try:
-            for m in self.root.listdir(f"{base}/devices"):
+            for m in listing():
                 a = PciAddress.try_parse(m) if _BDF.match(m) else None
                 if a is None:
                     others.append(m)
@@ -322,10 +413,36 @@ class Reader:
                     members.append(a)
         except OSError:
             host.warnings.append(f"{base}/devices: unreadable; group {num} has no members")
+        return members, others
+
+    def _group(self, host: Host, gdir: str, n: str, num: int) -> IommuGroup:
+        """One ``iommu_groups/<n>`` directory (its members by name)."""
+        base = f"{gdir}/{n}"
+        members, others = self._group_members(
+            host, base, num, lambda: self.root.listdir(f"{base}/devices"))
         return IommuGroup(
             number=num, members=tuple(sorted(members)), other_members=tuple(sorted(others)),
             type=None if self._brief else self.root.text(f"{base}/type"),
             name=self.root.text(f"{base}/name"))
+
+    def _group_at(self, host: Host, gdir: str, n: str, num: int, nfd: int) -> IommuGroup:
+        """:meth:`_group` through the group directory's fd."""
+        root = self.root
+        base = f"{gdir}/{n}"
+
+        def listing():
+            dfd = root.opendir_at(nfd, "devices")
+            if dfd is None:
+                return root.listdir(f"{base}/devices")
+            try:
+                return os.listdir(dfd)
+            finally:
+                os.close(dfd)
+        members, others = self._group_members(host, base, num, listing)
+        return IommuGroup(
+            number=num, members=tuple(sorted(members)), other_members=tuple(sorted(others)),
+            type=None if self._brief else root.text_at(nfd, base, "type"),
+            name=root.text_at(nfd, base, "name"))
 
     # -- slots --
     def _slots(self, host: Host) -> None:
@@ -336,11 +453,43 @@ class Reader:
         except OSError:
             return
         out = []
-        for n in names:
-            s = self._slot(host, sdir, n)
-            if s is not None:
-                out.append(s)
+        sfd = root.opendir(root.resolve(sdir)) if names else None
+        try:
+            for n in names:
+                nfd = root.opendir_at(sfd, n) if sfd is not None else None
+                if nfd is None:   # not a plain directory: the resolving path
+                    s = self._slot(host, sdir, n)
+                else:
+                    try:
+                        s = self._slot_at(host, sdir, n, nfd)
+                    finally:
+                        os.close(nfd)
+                if s is not None:
+                    out.append(s)
+        finally:
+            if sfd is not None:
+                os.close(sfd)
         host.slots = tuple(out)
+
+    def _slot_at(self, host: Host, sdir: str, n: str, nfd: int) -> Slot | None:
+        """:meth:`_slot` through the slot directory's fd."""
+        base = f"{sdir}/{n}"
+        addr = self.root.text_at(nfd, base, "address")
+        if not addr:
+            host.warnings.append(f"{base}: no address; slot skipped")
+            return None
+        try:
+            ents = set(os.listdir(nfd))
+        except OSError:
+            ents = set()
+        module = None
+        if "module" in ents:
+            try:
+                module = self.root.readlink_at(nfd, "module").rpartition("/")[2]
+            except OSError:
+                pass
+        return Slot(name=n, address=addr, hotplug=any(a in ents for a in _HOTPLUG_ATTRS),
+                    module=module)
 
     def slot_address(self, host: Host, sdir: str, n: str) -> str | None:
         base = os.path.join(sdir, n)

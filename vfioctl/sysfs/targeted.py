@@ -158,6 +158,7 @@ class TargetedHost(Host):
         self._devdir = root.join(PCI_DEVICES)
         self._names: list[str] | None = None
         self._name_set: frozenset[str] = frozenset()
+        self._by_bus: dict[tuple[int, int], list[str]] = {}
         self._namer = None
         if names:
             from vfioctl.sysfs.names import NameCache
@@ -326,15 +327,27 @@ class TargetedHost(Host):
                 out.append(f)
         return sorted(out, key=lambda f: f.address)
 
+    def _on_bus(self, domain: int, bus: int) -> list[str]:
+        """Names in ``bus/pci/devices`` on one bus: a prefix test per name for
+        the kernel's spelling (``%04x:%02x:``), a parse for any other."""
+        hit = self._by_bus.get((domain, bus))
+        if hit is None:
+            prefix = f"{domain:04x}:{bus:02x}:"
+            hit = []
+            for n in self._names or ():
+                if n.startswith(prefix) if len(n) == 12 else (
+                        (lambda a: (a.domain, a.bus) == (domain, bus))(PciAddress.parse(n))):
+                    hit.append(n)
+            self._by_bus[(domain, bus)] = hit
+        return hit
+
     def functions_on_bus(self, domain: int, bus: int) -> list[PciFunction]:
-        b = f"{bus:02x}"
-        out = []
-        for n in self._names or ():
-            d, nb, _ = n.split(":")
-            if nb == b and int(d, 16) == domain:
-                f = self.functions.get(PciAddress.parse(n))
-                if f is not None and f not in out:
-                    out.append(f)
+        out, seen = [], set()
+        for n in self._on_bus(domain, bus):
+            f = self.functions.get(PciAddress.parse(n))
+            if f is not None and f.address not in seen:
+                seen.add(f.address)
+                out.append(f)
         return sorted(out, key=lambda f: f.address)
 
     def any_function(self, pred) -> bool:
@@ -348,9 +361,8 @@ class TargetedHost(Host):
         """Entries of ``bus/pci/devices`` on these buses that could not be read
         (each tried once)."""
         out = set()
-        for n in self._names or ():
-            d, b, _ = n.split(":")
-            if (int(d, 16), int(b, 16)) in buses:
+        for d, b in buses:
+            for n in self._on_bus(d, b):
                 a = PciAddress.parse(n)
                 if self._name_of(a) == n and self.functions.get(a) is None:
                     out.add(a)
@@ -422,11 +434,28 @@ class TargetedHost(Host):
             found: dict[tuple[int, int, int], tuple[str, str]] = {}
 
             def scan():
-                for n in names:
-                    a = self._reader.slot_address(self, sdir, n)
-                    p = PciAddress.try_parse(a + ".0") if a else None
-                    if p is not None:
-                        found[(p.domain, p.bus, p.slot)] = (n, a)
+                # one address file per slot, read relative to the slots
+                # directory and to each slot's own (opened without following)
+                root = self._root
+                sfd = root.opendir(root.resolve(sdir)) if names else None
+                try:
+                    for n in names:
+                        nfd = root.opendir_at(sfd, n) if sfd is not None else None
+                        if nfd is None:
+                            a = self._reader.slot_address(self, sdir, n)
+                        else:
+                            try:
+                                a = root.text_at(nfd, f"{sdir}/{n}", "address")
+                            finally:
+                                os.close(nfd)
+                            if not a:
+                                self.warnings.append(f"{sdir}/{n}: no address; slot skipped")
+                        p = PciAddress.try_parse(a + ".0") if a else None
+                        if p is not None:
+                            found[(p.domain, p.bus, p.slot)] = (n, a)
+                finally:
+                    if sfd is not None:
+                        os.close(sfd)
             self._noted(scan)
             self._slot_found, self._slot_dir = found, sdir
         key = (addr.domain, addr.bus, addr.slot)
