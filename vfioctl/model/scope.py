@@ -11,7 +11,9 @@ tables in real-kernel-vm.md §5):
   ``bus->self``), else **ENODEV** (root bus, SR-IOV virtual bus).
 * **Scope** (``vfio_pci_for_each_slot_or_bus`` -> ``pci_walk_bus``): every
   function on that bus and, depth first, on every subordinate bus; for a
-  slot reset only the functions in that slot and below them.
+  slot reset only the functions in that slot and below them (from Linux 7.3
+  a pciehp slot is bus-wide, ``PCI_SLOT_ALL_DEVICES``: every function on its
+  bus, SR-IOV VFs at other device numbers included; model/topology.py).
 * **dev_set** (``vfio_pci_core_register_device``): a vfio-pci device on a
   root bus or a VF is alone; otherwise it shares a set with every vfio-pci
   device of the same reset slot, else of the same bus.
