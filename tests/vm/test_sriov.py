@@ -1,8 +1,9 @@
 """SR-IOV on the real kernel (issue 13): igb PFs and their VFs under QEMU 10.
 
-One boot (``SRIOV_TOPOLOGY``, Debian 13's QEMU from tests/vm/setup-qemu.sh,
-single-threaded TCG) with igb PFs in a hotplug slot (P1), behind a
-non-hotplug root port (P2) and on the root bus (P3), each with two VFs:
+One boot per kernel (custom 6.12, and the newer 7.3) of ``SRIOV_TOPOLOGY``
+(Debian 13's QEMU from tests/vm/setup-qemu.sh, single-threaded TCG) with igb
+PFs in a hotplug slot (P1), behind a non-hotplug root port (P2) and on the
+root bus (P3), each with two VFs:
 
 1. variant (a): PFs on vfio-pci, VFs through ``vfio_pci.enable_sriov``:
    a snapshot, the scenario table's ``sriov-vfio`` rows (VF tokens, INFO and
