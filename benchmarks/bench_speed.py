@@ -131,6 +131,36 @@ def bench_list(vfioctl: str, tree: str, n: int, runs: int, results: list) -> Non
     print()
 
 
+def bench_floor(vfioctl: str, tree: str, n: int, runs: int) -> None:
+    """What a Python program pays before vfioctl's own work, as fractions of
+    lspci on the same tree: the interpreter, typer's import, and a bare
+    confined scan of the files list reads (benchmarks/floor_scan.py)."""
+    lspci = shutil.which("lspci")
+    if not lspci:
+        return
+    py = os.path.join(os.path.dirname(vfioctl), "python")
+    cmds = {
+        "lspci": [lspci, "-A", "linux-sysfs", "-O", f"sysfs.path={tree}/sys/bus/pci",
+                  "-D", "-k", "-nn"],
+        "python": [py, "-c", "pass"],
+        "+typer": [py, "-c", "import typer"],
+        "scan": [py, os.path.join(HERE, "floor_scan.py"), tree],
+        "vfioctl": [vfioctl, "--root", tree, "list", "--json"],
+    }
+    r = alternate(cmds, runs)
+    base = statistics.median(r["lspci"][0])
+    print(f"the floor under list on {n} functions ({runs} alternated runs each, {load()}):"
+          " fractions of lspci")
+    for k, argv in cmds.items():
+        m = statistics.median(r[k][0])
+        print(f"  {k:<8} median {ms(m)}  {m / base:5.2f}x   $ {shlex.join(argv)}")
+    start = statistics.median(r["+typer"][0])
+    scan = statistics.median(r["scan"][0]) - statistics.median(r["python"][0])
+    print(f"  interpreter + typer import + bare scan = {(start + scan) / base:.2f}x of lspci "
+          "before groups, slots, names, holders and JSON")
+    print()
+
+
 def bench_device(vfioctl: str, big: str, small: str, runs: int, results: list) -> None:
     print(f"one device ({DEVICE}) on 4096 vs 30 functions ({runs} alternated runs each, "
           f"{load()})")
@@ -230,6 +260,7 @@ def main() -> int:
     print()
     results: list[tuple[str, str, bool]] = []
     bench_list(vfioctl, big, 4096, a.runs, results)
+    bench_floor(vfioctl, big, 4096, a.runs)
     if huge:
         bench_list(vfioctl, huge, 40960, a.big_runs, results)
     bench_device(vfioctl, big, small, a.runs + 4, results)

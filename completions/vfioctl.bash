@@ -47,7 +47,7 @@ _vfioctl_value() {  # COMMAND OPTION VALUE OPTPREFIX; fails when OPTION takes no
         tree:--class|tree:-c) _vfioctl_words "$3" "$4" accelerator audio bridge communication crypto display docking gpu input instrumentation intelligent-io memory multimedia network nic nvme processor satellite serial-bus signal-processing storage system unassigned unclassified usb wireless ;;
         tree:--driver|tree:-d) : ;;
         bind:--driver) : ;;
-        bind:--allow) _vfioctl_words "$3" "$4" boot-vga nic-in-use storage-in-use pf-vfs no-iommu-group held driver-missing ;;
+        bind:--allow) _vfioctl_words "$3" "$4" boot-vga nic-in-use storage-in-use pf-vfs no-iommu-group held held-unseen driver-missing ;;
         bind:--timeout) : ;;
         unbind:--timeout) : ;;
         export:--prometheus) _vfioctl_files -f "$3" "$4" ;;

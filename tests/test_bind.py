@@ -324,3 +324,32 @@ def test_reset_info_check_and_hot_reset_carry_the_fixing_command(cli):
     assert h.code == 1
     assert h.json()["error"]["remedies"] == ["vfioctl bind 0000:82:00.1"]
     assert "fix: vfioctl bind 0000:82:00.1" in h.err
+
+
+def test_holders_that_cannot_be_seen_are_a_guard_not_a_pass(build, cli, monkeypatch):
+    """Not root: another user's /proc/<pid>/fd is unreadable.  Whether that
+    process holds the function's device nodes cannot be told, so the bind is
+    refused with the held-unseen guard (never waved through as unheld)."""
+    from vfioctl.sysfs.root import Root
+    root = build("bind-host")
+    real_listdir = Root.listdir
+
+    def listdir(self, path):
+        if path.endswith("/fd") and "/proc/" in path:
+            raise PermissionError(13, "Permission denied", path)
+        return real_listdir(self, path)
+    monkeypatch.setattr(Root, "listdir", listdir)
+    before = _tree(root)
+    d = cli(["--root", root, "bind", "00:1f.3", "--yes", "--json"]).json()
+    assert d["result"] == "refused"
+    codes = [g["code"] for g in d["plan"]["guards"]]
+    assert "held-unseen" in codes and "held" not in codes, codes
+    g = [g for g in d["plan"]["guards"] if g["code"] == "held-unseen"][0]
+    assert "cannot be told" in g["message"] and "run as root" in g["remedy"]
+    assert _tree(root) == before
+    r = cli(["--root", root, "bind", "00:1f.3", "--yes", "--allow", "held-unseen",
+             "--dry-run", "--json"])
+    assert r.code == 0, r.err
+    # a function with no device node of its own: nothing to hold, no guard
+    d = cli(["--root", root, "bind", "02:00.0", "--dry-run", "--json"]).json()
+    assert "held-unseen" not in [g["code"] for g in d["plan"]["guards"]]

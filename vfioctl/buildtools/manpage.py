@@ -879,7 +879,9 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "GUARD": [
         ("code", "string", "boot-vga, nic-in-use, storage-in-use, pf-vfs, no-iommu-group, "
-                           "held or driver-missing (bind --allow CODE overrides one)."),
+                           "held, held-unseen (processes whose open files could not be "
+                           "examined: a holder cannot be ruled out) or driver-missing "
+                           "(bind --allow CODE overrides one)."),
         ("address", "string", ADDR + "."),
         ("message", "string", "What is at stake."),
         ("remedy", "string", "What to do instead."),

@@ -12,7 +12,7 @@ from typing import Annotated
 from vfioctl.cli.base import DevicesArg, DryRunOpt, JsonOpt, YesOpt, _state, app
 
 GUARD_CODES = ("boot-vga", "nic-in-use", "storage-in-use", "pf-vfs", "no-iommu-group", "held",
-               "driver-missing")
+               "held-unseen", "driver-missing")
 GuardCode = Enum("GuardCode", {c.replace("-", "_"): c for c in GUARD_CODES}, type=str)
 
 TimeoutOpt = Annotated[float, typer.Option(

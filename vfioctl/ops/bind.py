@@ -53,6 +53,7 @@ GUARDS = {
     "pf-vfs": "an SR-IOV PF with VFs enabled",
     "no-iommu-group": "a device without an IOMMU group",
     "held": "a function held open by a process",
+    "held-unseen": "a function whose holders could not be seen (processes not examinable)",
     "driver-missing": "the target driver is not loaded",
 }
 
@@ -249,7 +250,14 @@ def _fn_guards(root: Root, host: Host, fn: PciFunction, driver: str, noiommu: bo
                              "(intel_iommu=on / amd_iommu=on), or vfio's "
                              "enable_unsafe_noiommu_mode and --noiommu"))
     devnames = usage.chardev_names(root, a)
-    held = usage.node_holders(root, ["/dev/" + n for n in devnames])
+    held, unseen = usage.node_holders_seen(root, ["/dev/" + n for n in devnames])
+    if unseen:
+        nodes_ = ", ".join("/dev/" + n for n in devnames)
+        who = ("the process list could not be read" if unseen < 0 else
+               f"{unseen} process(es) could not be examined (permission denied)")
+        out.append(Guard("held-unseen", a, f"{a} has {nodes_}: {who}, so whether a process "
+                         "holds them cannot be told", "run as root (binding needs root "
+                         "anyway), or --allow held-unseen"))
     if held:
         holders += _who(held)
         out.append(Guard("held", a, f"{a} is in use: " + ", ".join(

@@ -231,22 +231,33 @@ def chardev_names(root: Root, bdf: str) -> list[str]:
 
 def node_holders(root: Root, nodes_: list[str]) -> list[tuple[int, str, str]]:
     """(pid, comm, node) of processes with an fd on any of ``nodes_`` (/dev/... paths)."""
+    return node_holders_seen(root, nodes_)[0]
+
+
+def node_holders_seen(root: Root, nodes_: list[str]) -> tuple[list[tuple[int, str, str]], int]:
+    """:func:`node_holders`, and how many processes could not be examined
+    (their ``fd`` directory unreadable: not root) -- or -1 when ``proc``
+    itself could not be listed.  A holder among those is not seen."""
     if not nodes_:
-        return []
+        return [], 0
     want = set(nodes_)
     out = []
     pdir = root.join(PROC)
     try:
         pids = [p for p in root.listdir(pdir) if p.isdigit()]
     except OSError:
-        return []
+        return [], -1
     me = str(os.getpid()) if root.live else None
+    unseen = 0
     for pid in pids:
         if pid == me:
             continue
         fddir = os.path.join(pdir, pid, "fd")
         try:
             fds = root.listdir(fddir)
+        except PermissionError:
+            unseen += 1
+            continue
         except OSError:
             continue
         for fdn in fds:
@@ -258,7 +269,7 @@ def node_holders(root: Root, nodes_: list[str]) -> list[tuple[int, str, str]]:
                 comm = (_text(root, os.path.join(pdir, pid, "comm"), 64, "proc") or "?").strip()
                 out.append((int(pid), comm, t))
                 break
-    return sorted(out)
+    return sorted(out), unseen
 
 
 def read_modalias(root: Root, bdf: str) -> str | None:
