@@ -83,6 +83,10 @@ def _newer_gap() -> list[dict]:
         _cli("sv-hr-P1-token-kernel", hr + ["--vf-token", TOKEN, "--no-preflight"]),
         {"name": "sv-cmd-after", "sh": CMD},
         {"name": "sv-release-vf", "release": "vf"},
+        # a VF's function reset on the legacy path: refused without the token, done with it
+        _cli("sv-reset-vf-notoken", ["reset", "@bdf:P1v1@", "--legacy", "--yes", "--json"]),
+        _cli("sv-reset-vf-token", ["reset", "@bdf:P1v1@", "--legacy", "--vf-token", TOKEN,
+                                   "--yes", "--json"]),
     ]
 
 
@@ -289,6 +293,16 @@ def _newer_gap_verified(sriov):
         assert TOKEN not in s[x]["stdout"] + s[x]["stderr"]
     # the refused bind and vfioctl's refusal opened nothing: the VF is as its user left it
     assert s["sv-cmd-refused"]["stdout"].split() == ["0002"]
+    # 'reset VF': vfioctl refuses without the token (naming it), the real kernel takes it
+    e = s["sv-reset-vf-notoken"]
+    err = _json(e)["error"]
+    assert e["rc"] == 1 and (err["step"], err["errno"]) == ("VFIO_GROUP_GET_DEVICE_FD", "EACCES")
+    assert "--vf-token" in err["hint"]
+    e = s["sv-reset-vf-token"]
+    d = _json(e)
+    assert e["rc"] == 0, e["stderr"][-2000:]
+    assert d["result"] == "reset" and d["vf_token_passed_to"] == [vfs[1]]
+    assert TOKEN not in e["stdout"] + e["stderr"]
     # the kernel refused the hot reset (no slot reset happened), yet the VF was reset:
     # binding the PF ran its open-time function reset (FLR), which resets its VFs too
     assert s["sv-cmd-after"]["stdout"].split() == ["0000"]
