@@ -51,7 +51,39 @@ TOKEN = "3c1e4e0a-5d43-4a8e-9d6e-2f4b1a7c9e10"
 #: device number: the PF's slot reset resets its VFs without naming them)
 GAP_612 = ("sv-hold-vf", "sv-cmd-before", "sv-hr-P1-noyes", "sv-hr-P1-held", "sv-cmd-dry",
            "sv-hr-P1-token-cdev", "sv-hr-P1-token-legacy", "sv-hr-P1", "sv-cmd-after",
-           "sv-release-vf")
+           "sv-two-resets", "sv-release-vf")
+
+# Which of the two resets in a hot reset of P1 hits its VF (6.12): vfioctl's own
+# sequence (Session), with the VF's command register set to 0x0002 again (as its
+# user had it) before each: after the PF's open (its open-time FLR), then after
+# the slot reset (VFIO_DEVICE_PCI_HOT_RESET).
+TWO_RESETS = ("import sys\n"
+              "from vfioctl.kernel import get_backend\n"
+              "from vfioctl.sysfs.reader import read_host\n"
+              "from vfioctl.model.address import PciAddress\n"
+              "from vfioctl.ops.hotreset import Session\n"
+              "pf, vf = sys.argv[1], sys.argv[2]\n"
+              "cfg = '/sys/bus/pci/devices/%s/config' % vf\n"
+              "def cmd():\n"
+              "    with open(cfg, 'rb') as f:\n"
+              "        f.seek(4); b = f.read(2)\n"
+              "    return '%04x' % int.from_bytes(b, 'little')\n"
+              "def mem_on():\n"
+              "    with open(cfg, 'r+b') as f:\n"
+              "        f.seek(4); f.write(b'\\x02\\x00')\n"
+              "h = read_host('/')\n"
+              "k = get_backend('real', '/')\n"
+              "s = Session(k, h, 'iommufd')\n"
+              "mem_on(); print('set', cmd())\n"
+              "try:\n"
+              "    dfd = s.open_device(h.functions[PciAddress.parse(pf)])\n"
+              "    print('after-pf-open', cmd())\n"
+              "    mem_on(); print('set', cmd())\n"
+              "    s.hot_reset_info(dfd, pf)\n"
+              "    s.pci_hot_reset(dfd, pf, [])\n"
+              "    print('after-slot-reset', cmd())\n"
+              "finally:\n"
+              "    s.close()\n")
 
 # P1's token set by its "user", then held through its cdev WITH that token
 SET_TOKEN = ("import sys\n"
@@ -124,6 +156,7 @@ def _plan() -> list[dict]:
                                        "--no-preflight", "--yes", "--json"]),
         _cli("sv-hr-P1", ["hot-reset", "@bdf:P1@", "--iommufd", "--yes", "--json"]),
         {"name": "sv-cmd-after", "sh": CMD},
+        {"name": "sv-two-resets", "run": ["@PYTHON@", "-c", TWO_RESETS, "@bdf:P1@", "@bdf:P1v0@"]},
         {"name": "sv-release-vf", "release": "vf"},
         _conformance("sv-conformance-vfio", "sriov-vfio"),
         {"name": "sv-variant-igb", "run": ["@PYTHON@", "tests/vm/sriov_guest.py", "igb"],
@@ -217,7 +250,8 @@ def test_scope_gap_predicted(sriov):
 
 def test_scope_gap_verified_on_the_real_kernel(sriov):
     """6.12: vfioctl's hot reset of P1 (the kernel: 'slot reset of P1') clears the
-    command register of VF P1v0, held by another process, as predicted.
+    command register of VF P1v0, held by another process, as predicted; so does
+    each of its two resets alone (the PF's open-time FLR, the slot reset).
     7.3: the holder needs P1's VF token and so does vfioctl (--vf-token); the
     kernel then lists the VFs and refuses the hot reset (EINVAL), as vfioctl
     predicted; forced (--no-preflight), the PF's open alone (its function reset)
@@ -257,6 +291,12 @@ def test_scope_gap_verified_on_the_real_kernel(sriov):
     # the kernel's own report: only the PF
     assert [x["address"] for x in r["info"]["devices"]] == [sriov_bdf(sriov, "P1")]
     assert s["sv-cmd-after"]["stdout"].split() == ["0000"]
+    # each of the two resets hits the VF on its own: the PF's open (its FLR), and
+    # the slot reset whose INFO names only the PF (the register set again in between)
+    e = s["sv-two-resets"]
+    assert e["rc"] == 0, e["stderr"][-2000:]
+    assert e["stdout"].split("\n")[:4] == ["set 0002", "after-pf-open 0000", "set 0002",
+                                           "after-slot-reset 0000"]
 
 
 def _newer_gap_verified(sriov):
