@@ -57,11 +57,6 @@ def kernel_release(root: Root) -> str | None:
     return None
 
 
-def release_source(root: Root):
-    """A callable reading :func:`kernel_release` of ``root`` (``Host.release_source``)."""
-    return lambda: kernel_release(root)
-
-
 def _literal_prefix(pattern: str) -> str:
     m = re.search(r"[*?\[]", pattern)
     return pattern if m is None else pattern[:m.start()]

@@ -65,8 +65,9 @@ class Reader:
         root = self.root
         check_root(root)
         host = Host(root=root.path)
-        from vfioctl.sysfs.modalias import release_source   # read on first use only
-        host.release_source = release_source(root)
+        # the kernel release, read (and its module imported) on first use only
+        host.release_source = lambda: __import__(
+            "vfioctl.sysfs.modalias", fromlist=["kernel_release"]).kernel_release(root)
         self._brief = brief
         devdir = root.join(PCI_DEVICES)
         try:

@@ -147,8 +147,9 @@ class TargetedHost(Host):
     def __init__(self, root: Root, *, names: bool = True, holders: bool = True, warn=None):
         check_root(root)
         super().__init__(root=root.path)
-        from vfioctl.sysfs.modalias import release_source   # read on first use only
-        self.release_source = release_source(root)
+        # the kernel release, read (and its module imported) on first use only
+        self.release_source = lambda: __import__(
+            "vfioctl.sysfs.modalias", fromlist=["kernel_release"]).kernel_release(root)
         self._root = root
         self._warn = warn
         self._reader = r = Reader(root)
