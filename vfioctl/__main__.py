@@ -1,3 +1,3 @@
-from vfioctl.cli.entry import main
+from vfioctl.cli.entry import run
 
-raise SystemExit(main())
+run()

@@ -169,6 +169,31 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPT
 
 
+def run() -> None:
+    """The console script (and ``python -m vfioctl``): :func:`main`, then the
+    process ends without the interpreter's teardown.
+
+    Freeing every module and object at exit costs a short command about a
+    fifth of its run (17 ms of ~90 for ``show`` on these machines) and does
+    nothing a finished command needs: registered ``atexit`` functions still
+    run (a tarball root's removal among them), the standard streams are
+    flushed (:func:`main` already checked stdout), and every file vfioctl
+    writes is closed by then.  In-process callers use :func:`main`, which
+    returns."""
+    code = main()
+    try:
+        import atexit
+        atexit._run_exitfuncs()
+    except BaseException:   # noqa: BLE001 - a failing exit function: still leave
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:   # noqa: BLE001 - main() already reported output errors
+            pass
+    os._exit(code)
+
+
 def _is_stdout_error(e: OSError) -> bool:
     """A write error of the standard streams (not of a file vfioctl opened)."""
     if e.errno not in (errno.EPIPE, errno.ENOSPC, errno.EBADF, errno.EIO, errno.EDQUOT,
