@@ -1,3 +1,5 @@
-from vfioctl.cli.entry import run
+from vfioctl.cli.entry import main
 
-run()
+# main(), not run(): runpy users (tests/vm/guest_runner.py runs "python -m
+# vfioctl" in-process) get SystemExit back; the console script uses run()
+raise SystemExit(main())
