@@ -39,6 +39,7 @@ _vfioctl_value() {  # COMMAND OPTION VALUE OPTPREFIX; fails when OPTION takes no
         list:--class|list:-c) _vfioctl_words "$3" "$4" accelerator audio bridge communication crypto display docking gpu input instrumentation intelligent-io memory multimedia network nic nvme processor satellite serial-bus signal-processing storage system unassigned unclassified usb wireless ;;
         list:--driver|list:-d) : ;;
         list:--hide) _vfioctl_words "$3" "$4" ids class name driver group vfio hot-reset held-by numa ;;
+        reset-info:--vf-token) : ;;
         hot-reset:--vf-token) : ;;
         reset:--vf-token) : ;;
         snapshot:--from-umockdev) _vfioctl_files -f "$3" "$4" ;;
@@ -103,6 +104,7 @@ _vfioctl() {
         else
             case $cmd:$w in
                 list:--group|list:-g|list:--class|list:-c|list:--driver|list:-d|list:--hide) skip=1 ;;
+                reset-info:--vf-token) skip=1 ;;
                 hot-reset:--vf-token) skip=1 ;;
                 reset:--vf-token) skip=1 ;;
                 snapshot:--from-umockdev) skip=1 ;;
@@ -154,11 +156,11 @@ _vfioctl() {
                 ;;
             reset-info)
                 if [[ $cur == -* ]]; then
-                    _vfioctl_words "$cur" "" --kernel --iommufd --legacy --dry-run -n --yes -y --json --help -h
+                    _vfioctl_words "$cur" "" --kernel --iommufd --legacy --dry-run -n --yes -y --vf-token --json --help -h
                 else
                     case $npos in
                         0) _vfioctl_dyn devices "$cur" '' ;;
-                        *) _vfioctl_words "$cur" "" --kernel --iommufd --legacy --dry-run -n --yes -y --json --help -h ;;
+                        *) _vfioctl_words "$cur" "" --kernel --iommufd --legacy --dry-run -n --yes -y --vf-token --json --help -h ;;
                     esac
                 fi
                 ;;

@@ -33,6 +33,8 @@ function __vfioctl_parse --description 'vfioctl: subcommand, positional count, -
             switch $cmd:$t
                 case list:--group list:-g list:--class list:-c list:--driver list:-d list:--hide
                     set i (math $i + 1)
+                case reset-info:--vf-token
+                    set i (math $i + 1)
                 case hot-reset:--vf-token
                     set i (math $i + 1)
                 case reset:--vf-token
@@ -141,6 +143,7 @@ complete -c vfioctl -n '__vfioctl_using reset-info' -l iommufd -d 'Use the devic
 complete -c vfioctl -n '__vfioctl_using reset-info' -l legacy -d 'Use the legacy group/container access mode (/dev/vfio/N)'
 complete -c vfioctl -n '__vfioctl_using reset-info' -s n -l dry-run -d 'With --kernel: show the steps, open nothing'
 complete -c vfioctl -n '__vfioctl_using reset-info' -s y -l yes -d 'With --kernel: do not ask before opening the device'
+complete -c vfioctl -n '__vfioctl_using reset-info' -l vf-token -x -d 'SR-IOV VF token (the UUID the PF\'s user set) to open a VF, or a PF whose VFs are in use: passed in the device name (legacy) or with VFIO_DEVICE_BIND_FLAG_TOKEN (iommufd, Linux >= 6.17)'
 complete -c vfioctl -n '__vfioctl_using reset-info' -l json -d 'Print one JSON document (schema vfioctl/1)'
 complete -c vfioctl -n '__vfioctl_using reset-info' -s h -l help -d 'Show this message and exit'
 complete -c vfioctl -n '__vfioctl_using reset-info 0' -a '(__vfioctl_dyn devices)' -d 'PCI function'

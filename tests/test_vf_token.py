@@ -244,3 +244,29 @@ def test_a_vf_function_reset_takes_the_token(cli, build):
     d = r.json()
     assert d["result"] == "reset" and d["vf_token_passed_to"] == [VF1]
     _no_secret(root, r.out, r.err)
+
+
+# -- reset-info --kernel opens the device too ------------------------------------
+
+def test_reset_info_kernel_takes_the_token(cli, build):
+    """reset-info --kernel opens the PF to ask INFO: without the token the
+    kernel refuses the open (EACCES, the hint naming --vf-token); with it the
+    kernel answers, and the token appears nowhere."""
+    root = _root(build, "6.12.95")
+    base = ["--root", root, "reset-info", PF, "--kernel", "--legacy", "--yes", "--json"]
+    k = cli(base).json()["kernel"]
+    assert (k["step"], k["errno"]) == ("VFIO_GROUP_GET_DEVICE_FD", "EACCES"), k
+    assert "--vf-token" in k["hint"]
+    assert "fix: pass the PF's SR-IOV VF token: --vf-token" in cli(base[:-1]).out
+    r = cli([*base, "--vf-token", T])
+    k = r.json()["kernel"]
+    assert k["errno"] is None and k["flags"] is not None, k
+    assert [d["address"] for d in k["devices"]] == [PF]
+    gd = [s for s in k["steps"] if s["op"] == "VFIO_GROUP_GET_DEVICE_FD"]
+    assert [s["target"] for s in gd] == [PF] and "VF token" in gd[0]["note"]
+    _no_secret(root, r.out, r.err)
+    # a bad UUID: usage error, value not echoed; without --kernel: nothing to open
+    r = cli([*base, "--vf-token", "not-a-uuid-secret"])
+    assert r.code == 2 and "not-a-uuid-secret" not in r.out + r.err
+    r = cli(["--root", root, "reset-info", PF, "--vf-token", T])
+    assert r.code == 2 and "--kernel" in r.err and T not in r.out + r.err

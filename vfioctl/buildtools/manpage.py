@@ -967,6 +967,8 @@ OBJECTS: dict[str, list[tuple[str, str, str]]] = {
         ("step", "string", "Present on failure: the failing step (preflight when the "
                            "device is not bound to VFIO)."),
         ("explanation", "string", "Present on failure: why, in admin terms."),
+        ("hint", "string", "Present on a failure that has a fix: what to do (e.g. pass "
+                           "--vf-token)."),
     ],
     "STEP": [
         ("op", "string", "open (a node), the ioctl name, or close."),

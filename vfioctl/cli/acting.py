@@ -6,16 +6,9 @@ import typer
 from typing import Annotated
 
 from vfioctl.cli.base import (
-    DeviceArg, DevicesArg, DryRunOpt, GroupAliasOpt, IommufdOpt, JsonOpt, LegacyOpt, YesOpt,
-    _state, app,
+    DeviceArg, DevicesArg, DryRunOpt, GroupAliasOpt, IommufdOpt, JsonOpt, LegacyOpt,
+    VfTokenOpt, YesOpt, _state, app,
 )
-
-
-VfTokenOpt = Annotated[str | None, typer.Option(
-    "--vf-token", metavar="UUID", envvar="VFIOCTL_VF_TOKEN", show_envvar=True,
-    help="SR-IOV VF token (the UUID the PF's user set) to open a VF, or a PF whose VFs are in use: "
-         "passed in the device name (legacy) or with VFIO_DEVICE_BIND_FLAG_TOKEN (iommufd, Linux >= 6.17). "
-         "Never printed; prefer the environment variable (a command line is visible to other users).")]
 
 
 def _no_devices(host, what: str):

@@ -9,7 +9,7 @@ import typer
 from typing import Annotated
 
 from vfioctl.cli.base import (
-    DeviceArg, GroupAliasOpt, IommufdOpt, JsonOpt, LegacyOpt, _state, app,
+    DeviceArg, GroupAliasOpt, IommufdOpt, JsonOpt, LegacyOpt, VfTokenOpt, _state, app,
 )
 
 
@@ -87,6 +87,7 @@ def reset_info_cmd(
     group_alias: GroupAliasOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="With --kernel: show the steps, open nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="With --kernel: do not ask before opening the device.")] = False,
+    vf_token: VfTokenOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Predict which functions a hot reset hits and whether the kernel allows it.
@@ -101,6 +102,10 @@ def reset_info_cmd(
     from vfioctl.ops.targets import resolve_one
     st = _state(ctx)
     out = st.out(json_)
+    if vf_token is not None and not kernel:
+        from vfioctl.errors import UsageError
+        raise UsageError("--vf-token is only used with --kernel (which opens the device)",
+                         "add --kernel, or leave --vf-token out")
     # read on demand, without names (reset-info shows none); with --kernel the
     # host goes to the kernel backend too: read whole, as before issue 14
     host = st.host(targeted=not kernel, names=kernel)
@@ -109,7 +114,7 @@ def reset_info_cmd(
         from vfioctl.ops import hotreset
         mode = hotreset.choose_mode(rep.plan, iommufd=iommufd, group=legacy or group_alias)
         rep.kernel = hotreset.kernel_info(st.kernel(), host, rep.plan, mode, dry_run=dry_run,
-                                          confirm=confirmer(out, yes=yes))
+                                          confirm=confirmer(out, yes=yes), vf_token=vf_token)
     out.report(rep)
     if not rep.plan.possible:
         from vfioctl.errors import EXIT_CANNOT_TELL

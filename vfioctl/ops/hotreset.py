@@ -406,9 +406,13 @@ def _no_group(fn: PciFunction) -> UsageError:
 
 
 def kernel_info(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_run: bool,
-                confirm: Confirm) -> KernelInfo:
-    """``reset-info --kernel``: open only the target, ask INFO, compare with the prediction."""
+                confirm: Confirm, vf_token: str | None = None) -> KernelInfo:
+    """``reset-info --kernel``: open only the target, ask INFO, compare with the
+    prediction (``vf_token``: opens the target with the SR-IOV VF token, as
+    hot-reset does; never reported)."""
     t = plan.target
+    if vf_token is not None:
+        vf_token = check_vf_token(vf_token)
     res = KernelInfo(mode=mode, backend=kernel.name, simulated=is_simulated(kernel),
                      dry_run=dry_run)
     if not t.vfio_bound:
@@ -427,7 +431,7 @@ def kernel_info(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_run: b
             notes=[f"reset-info --kernel opens {t.address} ({mode} mode): {SIDE_EFFECTS}"]
             + ([sriov.pf_reset_note(host, t)] if sriov.vfs_of(host, t) else []),
             also_reset=[str(v.address) for v in sriov.vfs_of(host, t)]))
-    sess = Session(kernel, host, mode, dry_run=dry_run)
+    sess = Session(kernel, host, mode, dry_run=dry_run, vf_token=vf_token)
     info = None
     try:
         with sess:
@@ -436,7 +440,9 @@ def kernel_info(kernel, host: Host, plan: sc.ResetPlan, mode: str, *, dry_run: b
     except KernelError as e:
         res.errno = E.errorcode.get(e.errno, str(e.errno))
         res.step = e.op
-        res.explanation = str(refusal(e, host))
+        r = refusal(e, host)
+        res.explanation = str(r)
+        res.hint = getattr(r, "hint", None) or None
         pred_err = (sc.predict_info_group(host, plan)[0] if mode == sc.GROUP
                     else sc.predict_info_iommufd(host, plan, {t.address})[0])
         if e.op == "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO":

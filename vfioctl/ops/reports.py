@@ -72,6 +72,7 @@ class KernelInfo:
     errno: str | None = None
     step: str | None = None
     explanation: str | None = None
+    hint: str | None = None            # what to do about the failure, when there is a fix
     info: "HotResetInfo | None" = None
     agrees: bool | None = None
     disagreements: list[str] = field(default_factory=list)

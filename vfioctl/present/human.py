@@ -278,6 +278,8 @@ def render_kernel_info(k: dict, c: Canvas) -> None:
     if k.get("errno"):
         c.line(f"  VFIO_DEVICE_GET_PCI_HOT_RESET_INFO failed at {k.get('step')}: {k['errno']}"
                + (f" — {k['explanation']}" if k.get("explanation") else ""), "bad")
+        if k.get("hint"):
+            c.line(f"  fix: {k['hint']}")
     else:
         c.line(f"  flags {k['flags']:#x}" + (" (DEV_ID" + ("|DEV_ID_OWNED" if k["flags"] & 2 else "")
                                                + ")" if k["flags"] & 1 else ""))

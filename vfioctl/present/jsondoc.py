@@ -258,6 +258,8 @@ def kernel_info(k) -> dict:
         d["step"] = k.step
     if k.explanation is not None:
         d["explanation"] = k.explanation
+    if k.hint is not None:
+        d["hint"] = k.hint
     if k.info is not None:
         d.update(hot_reset_info(k.info))
     return d
