@@ -163,9 +163,29 @@ class Reader:
 
     def _function_at(self, host: Host, name: str, real: str, dfd: int, full_config: bool,
                      brief: bool) -> PciFunction:
+        """One device through its directory fd (see :meth:`Root.read_at`)."""
         root = self.root
-        read_at, readlink = root.read_at, os.readlink
-        cfg = read_at(dfd, real, "config", 4096 if full_config else 64, "config")
+        return self._function_from(
+            host, name, real,
+            root.read_at(dfd, real, "config", 4096 if full_config else 64, "config"),
+            lambda a: os.readlink(a, dir_fd=dfd), lambda a: root.text_at(dfd, real, a),
+            full_config, brief)
+
+    def _function_by_path(self, host: Host, name: str, real: str, full_config: bool,
+                          brief: bool) -> PciFunction:
+        """One device whose directory could not be opened: every attribute
+        through the root's path methods."""
+        root = self.root
+        return self._function_from(
+            host, name, real,
+            root.read(real + "/config", 4096 if full_config else 64, "config"),
+            lambda a: root.readlink(f"{real}/{a}"), lambda a: root.text(f"{real}/{a}"),
+            full_config, brief)
+
+    def _function_from(self, host: Host, name: str, real: str, cfg: bytes | None, link, attr,
+                       full_config: bool, brief: bool) -> PciFunction:
+        """The function in directory ``real``: ``link(name)`` reads one of its
+        links, ``attr(name)`` one of its attributes as text (None: absent)."""
         addr = PciAddress.parse(name)
         sysdir = self.sysdir
         rel = (real[len(sysdir) + 1:] if real.startswith(sysdir + "/")
@@ -177,26 +197,16 @@ class Reader:
         else:
             fn.root_bus = parent_name
         try:
-            fn.physfn = PciAddress.parse(readlink("physfn", dir_fd=dfd).rpartition("/")[2])
+            fn.physfn = PciAddress.parse(link("physfn").rpartition("/")[2])
         except OSError:
             pass
         except ValueError:
             host.warnings.append(f"{real}/physfn: not a PCI link; ignored")
-
-        def attr(a: str) -> str | None:
-            b = read_at(dfd, real, a)
-            if b is None:
-                return None
-            try:
-                return b.decode("ascii").strip()
-            except UnicodeDecodeError:
-                return "\ufffd"
-
         self._identity(host, fn, real, cfg, full_config, attr)
         fn.driver = self._drivers.get(name)
         if fn.driver is None:  # not listed under bus/pci/drivers: ask the link
             try:
-                fn.driver = readlink("driver", dir_fd=dfd).rpartition("/")[2]
+                fn.driver = link("driver").rpartition("/")[2]
             except OSError:
                 pass
         s = attr("driver_override")
@@ -204,51 +214,7 @@ class Reader:
             fn.driver_override = s
         if addr not in self._gmember:
             try:
-                fn.iommu_group = int(readlink("iommu_group", dir_fd=dfd).rpartition("/")[2])
-            except OSError:
-                pass
-            except ValueError:
-                host.warnings.append(f"{real}/iommu_group: not a group link; ignored")
-        self._details(host, fn, real, brief, attr)
-        return fn
-
-    def _function_by_path(self, host: Host, name: str, real: str, full_config: bool,
-                          brief: bool) -> PciFunction:
-        """:meth:`_function_at` for a directory that could not be opened:
-        every attribute through the root's path methods."""
-        root = self.root
-        cfg = root.read(real + "/config", 4096 if full_config else 64, "config")
-        addr = PciAddress.parse(name)
-        rel = (real[len(self.sysdir) + 1:] if real.startswith(self.sysdir + "/")
-               else os.path.relpath(real, self.sysdir))
-        parent_name = real.rpartition("/")[0].rpartition("/")[2]
-        fn = PciFunction(address=addr, sysfs_path=rel)
-        if _BDF.match(parent_name):
-            fn.parent = PciAddress.parse(parent_name)
-        else:
-            fn.root_bus = parent_name
-        try:
-            fn.physfn = PciAddress.parse(root.readlink(real + "/physfn").rpartition("/")[2])
-        except OSError:
-            pass
-        except ValueError:
-            host.warnings.append(f"{real}/physfn: not a PCI link; ignored")
-
-        def attr(a: str) -> str | None:
-            return root.text(f"{real}/{a}")
-
-        self._identity(host, fn, real, cfg, full_config, attr)
-        fn.driver = self._drivers.get(name)
-        if fn.driver is None:
-            try:
-                fn.driver = root.readlink(f"{real}/driver").rpartition("/")[2]
-            except OSError:
-                pass
-        s = attr("driver_override")
-        fn.driver_override = None if s in (None, "", "(null)") else s
-        if addr not in self._gmember:
-            try:
-                fn.iommu_group = int(os.path.basename(root.readlink(f"{real}/iommu_group")))
+                fn.iommu_group = int(link("iommu_group").rpartition("/")[2])
             except OSError:
                 pass
             except ValueError:

@@ -75,6 +75,31 @@ _RD_NOFOLLOW = _RD | os.O_NOFOLLOW
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
+def _read_opened(path: str, flags: int, limit: int, dir_fd: int | None = None) -> bytes | None:
+    """One ``read`` of at most ``limit`` bytes (a regular or sysfs file: one
+    read returns it all), or None when it cannot be opened or read."""
+    try:
+        fd = os.open(path, flags, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _ascii(b: bytes | None) -> str | None:
+    """An attribute's text, stripped; U+FFFD for one that is not ASCII."""
+    if b is None:
+        return None
+    try:
+        return b.decode("ascii").strip()
+    except UnicodeDecodeError:
+        return "\ufffd"
+
+
 class RootEscape(OSError):
     """A path (through a symlink) that would leave the root: ``EXDEV``."""
 
@@ -197,16 +222,7 @@ class Root:
         unreadable, not a regular file or larger than ``LIMITS[kind]`` (the
         last two with a warning).  Never blocks."""
         if self.live:
-            try:
-                fd = os.open(path, _RD)
-            except OSError:
-                return None
-            try:
-                return os.read(fd, limit)
-            except OSError:
-                return None
-            finally:
-                os.close(fd)
+            return _read_opened(path, _RD, limit)
         prefix = self._prefix
         if not path.startswith(prefix):
             return None
@@ -229,16 +245,7 @@ class Root:
         if st.st_size > bound:
             self.warn(f"{self.shown(path)}: larger than {bound} bytes for a {kind} file; skipped")
             return None
-        try:
-            fd = os.open(real, _RD_NOFOLLOW)
-        except OSError:
-            return None
-        try:
-            return os.read(fd, limit)   # a regular file: one read returns it all
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
+        return _read_opened(real, _RD_NOFOLLOW, limit)
 
     # -- one directory, opened once (the per-device fast path) -------------------
     def opendir(self, real: str) -> int | None:
@@ -319,16 +326,7 @@ class Root:
         path; a device node or FIFO is never opened), then ``openat`` with
         ``O_NOFOLLOW``."""
         if self.live:
-            try:
-                fd = os.open(name, _RD, dir_fd=dfd)
-            except OSError:
-                return None
-            try:
-                return os.read(fd, limit)
-            except OSError:
-                return None
-            finally:
-                os.close(fd)
+            return _read_opened(name, _RD, limit, dfd)
         try:
             st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
         except OSError:
@@ -344,26 +342,11 @@ class Root:
             self.warn(f"{self.shown(real)}/{name}: larger than {bound} bytes for a {kind} "
                       "file; skipped")
             return None
-        try:
-            fd = os.open(name, _RD_NOFOLLOW, dir_fd=dfd)
-        except OSError:
-            return None
-        try:
-            return os.read(fd, limit)
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
+        return _read_opened(name, _RD_NOFOLLOW, limit, dfd)
 
     def text_at(self, dfd: int, real: str, name: str) -> str | None:
         """:meth:`text` through a directory fd (see :meth:`read_at`)."""
-        b = self.read_at(dfd, real, name)
-        if b is None:
-            return None
-        try:
-            return b.decode("ascii").strip()
-        except UnicodeDecodeError:
-            return "\ufffd"
+        return _ascii(self.read_at(dfd, real, name))
 
     @staticmethod
     def readlink_at(dfd: int, name: str) -> str:
@@ -402,13 +385,7 @@ class Root:
         return self._prefix + cur if cur else self.path
 
     def text(self, path: str, limit: int = 4096, kind: str = "attribute") -> str | None:
-        b = self.read(path, limit, kind)
-        if b is None:
-            return None
-        try:
-            return b.decode("ascii").strip()
-        except UnicodeDecodeError:
-            return "\ufffd"
+        return _ascii(self.read(path, limit, kind))
 
     def listdir(self, path: str) -> list[str]:
         """``os.listdir`` of the directory ``path`` names inside the root."""
