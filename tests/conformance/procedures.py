@@ -59,6 +59,27 @@ def run_row(env, row) -> dict:
     return obs
 
 
+def sim_vs_kernel(env, rows, real: dict, *, judged: bool = False) -> list[str]:
+    """Run ``rows`` on the simulator ``env`` and list every difference from
+    ``real`` (row id -> the real kernel's observation): result (errno part),
+    INFO (devices unordered), count and reset flag; ``judged`` also lists
+    what :func:`judge` finds in the simulator's own observation."""
+    diffs: list[str] = []
+    for row in rows:
+        sim = run_row(env, row)
+        if judged:
+            diffs += [f"{row.id}: sim judged: {b}" for b in judge(env, row, sim)]
+        for k in ("result", "info", "count", "reset_flag"):
+            a, b = sim.get(k), real[row.id].get(k)
+            if k == "result" and isinstance(a, list):
+                a, b = a[:2], b[:2] if isinstance(b, list) else b
+            if k == "info" and isinstance(a, list) and isinstance(b, list):
+                a, b = [a[0], sorted(a[1])], [b[0], sorted(b[1])]
+            if a != b:
+                diffs.append(f"{row.id}.{k}: simulator {a} != kernel {b}")
+    return diffs
+
+
 # -- procedures ---------------------------------------------------------------
 
 def proc_hot_reset(env, k, host, fn, roles, row, obs):

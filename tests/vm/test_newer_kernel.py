@@ -42,7 +42,7 @@ def test_it_is_the_newer_kernel(newer_iommu):
 
 def test_iommu_rows_on_the_newer_kernel_and_the_simulator_agree(newer_iommu, tmp_path):
     from tests.conformance.envs import SimEnv
-    from tests.conformance.procedures import run_row
+    from tests.conformance.procedures import sim_vs_kernel
     from tests.conformance.table import ROWS, applies
     res = newer_iommu
     e = res.step("nk-conformance")
@@ -55,15 +55,4 @@ def test_iommu_rows_on_the_newer_kernel_and_the_simulator_agree(newer_iommu, tmp
     # the real kernel agreed with the table and with vfioctl's predictions
     assert e["rc"] == 0, (e["stdout"][-4000:], e["stderr"][-2000:])
     env = SimEnv(root, "iommu")
-    diffs = []
-    for row in rows:
-        sim = run_row(env, row)
-        for k in ("result", "info", "count", "reset_flag"):
-            a, b = sim.get(k), real[row.id].get(k)
-            if k == "result" and isinstance(a, list):
-                a, b = a[:2], b[:2] if isinstance(b, list) else b
-            if k == "info" and isinstance(a, list) and isinstance(b, list):
-                a, b = [a[0], sorted(a[1])], [b[0], sorted(b[1])]
-            if a != b:
-                diffs.append(f"{row.id}.{k}: simulator {a} != kernel {b}")
-    assert diffs == []
+    assert sim_vs_kernel(env, rows, real) == []

@@ -239,7 +239,7 @@ def test_refusal_root_bus(iommu):
 
 def _table_vs_sim(res, key, kind, tmp_path):
     from tests.conformance.envs import SimEnv
-    from tests.conformance.procedures import run_row
+    from tests.conformance.procedures import sim_vs_kernel
     from tests.conformance.table import ROWS
     e = _steps(res, key)[f"{key}-conformance"]
     assert e["rc"] == 0, (e["stdout"][-4000:], e["stderr"][-2000:])
@@ -249,18 +249,7 @@ def _table_vs_sim(res, key, kind, tmp_path):
     root = str(tmp_path / "snap")
     shutil.copytree(os.path.join(res.results_dir, "snap"), root, symlinks=True)
     env = SimEnv(root, kind)
-    diffs = []
-    for row in rows:
-        sim = run_row(env, row)
-        for k in ("result", "info", "count", "reset_flag"):
-            a, b = sim.get(k), real[row.id].get(k)
-            if k == "result" and isinstance(a, list):
-                a, b = a[:2], b[:2] if isinstance(b, list) else b
-            if k == "info" and isinstance(a, list) and isinstance(b, list):
-                a, b = [a[0], sorted(a[1])], [b[0], sorted(b[1])]
-            if a != b:
-                diffs.append(f"{row.id}.{k}: simulator {a} != kernel {b}")
-    assert diffs == []
+    assert sim_vs_kernel(env, rows, real) == []
 
 
 def test_table_on_the_real_kernel_and_the_simulator_agree_iommu(iommu, tmp_path):

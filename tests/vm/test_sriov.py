@@ -350,7 +350,7 @@ def _newer_gap_verified(sriov):
 
 def _table_vs_sim(res, kind, snap, tmp_path):
     from tests.conformance.envs import SimEnv
-    from tests.conformance.procedures import judge, run_row
+    from tests.conformance.procedures import sim_vs_kernel
     from tests.conformance.table import ROWS, applies
     e = _steps(res)[f"sv-conformance-{kind.split('-')[1]}"]
     real = json.load(open(os.path.join(res.results_dir, f"obs-{kind}.json")))
@@ -361,19 +361,7 @@ def _table_vs_sim(res, kind, snap, tmp_path):
     assert sorted(real) == sorted(r.id for r in rows), e["stdout"][-3000:]
     assert e["rc"] == 0, (e["stdout"][-4000:], e["stderr"][-2000:])
     env = SimEnv(root, kind)
-    diffs = []
-    for row in rows:
-        sim = run_row(env, row)
-        diffs += [f"{row.id}: sim judged: {b}" for b in judge(env, row, sim)]
-        for k in ("result", "info", "count", "reset_flag"):
-            a, b = sim.get(k), real[row.id].get(k)
-            if k == "result" and isinstance(a, list):
-                a, b = a[:2], b[:2] if isinstance(b, list) else b
-            if k == "info" and isinstance(a, list) and isinstance(b, list):
-                a, b = [a[0], sorted(a[1])], [b[0], sorted(b[1])]
-            if a != b:
-                diffs.append(f"{row.id}.{k}: simulator {a} != kernel {b}")
-    assert diffs == []
+    assert sim_vs_kernel(env, rows, real, judged=True) == []
 
 
 def test_table_sriov_vfio_real_and_sim_agree(sriov, tmp_path):

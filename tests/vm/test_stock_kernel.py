@@ -77,7 +77,7 @@ def test_vfioctl_uses_the_group_path_and_says_why(stock):
 
 def test_table_on_the_stock_kernel_and_the_simulator_agree(stock, tmp_path):
     from tests.conformance.envs import SimEnv
-    from tests.conformance.procedures import run_row
+    from tests.conformance.procedures import sim_vs_kernel
     from tests.conformance.table import ROWS, applies
     e = stock.step("st-conformance")
     real = json.load(open(os.path.join(stock.results_dir, "obs.json")))
@@ -88,15 +88,4 @@ def test_table_on_the_stock_kernel_and_the_simulator_agree(stock, tmp_path):
     assert sorted(real) == sorted(r.id for r in rows) and len(rows) > 15
     assert e["rc"] == 0, (e["stdout"][-4000:], e["stderr"][-2000:])
     env = SimEnv(root, "iommu-stock")
-    diffs = []
-    for row in rows:
-        sim = run_row(env, row)
-        for k in ("result", "info", "count", "reset_flag"):
-            a, b = sim.get(k), real[row.id].get(k)
-            if k == "result" and isinstance(a, list):
-                a, b = a[:2], b[:2] if isinstance(b, list) else b
-            if k == "info" and isinstance(a, list) and isinstance(b, list):
-                a, b = [a[0], sorted(a[1])], [b[0], sorted(b[1])]
-            if a != b:
-                diffs.append(f"{row.id}.{k}: simulator {a} != kernel {b}")
-    assert diffs == []
+    assert sim_vs_kernel(env, rows, real) == []
