@@ -8,7 +8,8 @@ VF 01:10.0 held by QEMU (pid 4343), so opening the PF needs the PF's VF token:
 * iommufd, Linux 6.12 semantics: BIND_IOMMUFD checks nothing and takes no
   token (EINVAL for the flag);
 * iommufd, Linux >= 6.17: BIND_IOMMUFD checks it (VFIO_DEVICE_BIND_FLAG_TOKEN);
-* Linux >= 7.3: the pciehp slot is bus-wide, so the PF's slot reset lists its
+* Linux >= 7.1 (commit 102c8b26b54e; 7.3.4 in the VM): the pciehp slot is
+  bus-wide, so the PF's slot reset lists its
   VFs and is refused (EINVAL: each VF is alone in its dev_set).
 
 The real kernels judge the same in tests/vm/test_sriov.py.
@@ -140,7 +141,7 @@ def test_iommufd_on_6_18_needs_the_token(cli, build):
     assert r.code == 7 and r.json()["error"]["errno"] == "EACCES"
 
 
-# -- >= 7.3: bus-wide slots ------------------------------------------------------
+# -- >= 7.1: bus-wide slots ------------------------------------------------------
 
 def test_on_7_3_the_kernel_lists_the_vfs_and_refuses(cli, build):
     root = _root(build, "7.3.4+deb13-amd64")

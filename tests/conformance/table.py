@@ -187,17 +187,18 @@ ROWS += [
     # INFO and HOT_RESET on a PF in each position (vfioctl's own sequence)
     # (a slot reset lists only the slot's device number: the VFs are reset unnamed)
     Row("pf-slot-group", "hot_reset", "pf-slot", G, info=(0, (("pf-slot", "group"),)),
-        kernels=SV, until="7.2"),
+        kernels=SV, until="7.0"),
     Row("pf-slot-iommufd", "hot_reset", "pf-slot", I, info=(3, (("pf-slot", "self"),)),
-        kernels=SV, until="7.2"),
-    # 7.3: pciehp slots are bus-wide, so the slot reset lists the PF's VFs, each
-    # alone in its dev_set: refused while they exist (model/topology.py)
+        kernels=SV, until="7.0"),
+    # 7.1: pciehp slots are bus-wide (commit 102c8b26b54e; seen on 7.3.4), so the
+    # slot reset lists the PF's VFs, each alone in its dev_set: refused while
+    # they exist (model/topology.py)
     Row("pf-slot-group-bus-wide", "hot_reset", "pf-slot", G, result=(HR, "EINVAL"),
         info=(0, (("pf-slot", "group"), ("vf-slot", "group"), ("vf-slot2", "group"))),
-        kernels=SV, since="7.3"),
+        kernels=SV, since="7.1"),
     Row("pf-slot-iommufd-bus-wide", "hot_reset", "pf-slot", I, result=(HR, "EINVAL"),
         info=(1, (("pf-slot", "self"), ("vf-slot", "not-owned"), ("vf-slot2", "not-owned"))),
-        kernels=SV, since="7.3"),
+        kernels=SV, since="7.1"),
     Row("pf-bus-group", "hot_reset", "pf-bus", G, result=(HR, "EINVAL"),
         info=(0, (("pf-bus", "group"), ("vf-bus", "group"), ("vf-bus2", "group"))), kernels=SV),
     Row("pf-bus-iommufd", "hot_reset", "pf-bus", I, result=(HR, "EINVAL"),

@@ -259,7 +259,7 @@ Linux 6.17 (VFIO_DEVICE_BIND_FLAG_TOKEN), and older kernels answer the token wit
 EINVAL (exit status 7): run without --vf-token there. The token is passed only to
 the functions that take one, and is never printed: the JSON result lists them in
 vf_token_passed_to. Given to a PF none of whose VFs is in use, the kernel makes
-it the PF's new token. From Linux 7.3 a PCIe hotplug slot covers every function
+it the PF's new token. From Linux 7.1 a PCIe hotplug slot covers every function
 on its bus, so a PF's slot reset lists its VFs, each alone in its dev_set: the
 kernel refuses it (EINVAL) while the PF has VFs."""
 

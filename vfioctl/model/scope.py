@@ -11,7 +11,7 @@ tables in real-kernel-vm.md §5):
   ``bus->self``), else **ENODEV** (root bus, SR-IOV virtual bus).
 * **Scope** (``vfio_pci_for_each_slot_or_bus`` -> ``pci_walk_bus``): every
   function on that bus and, depth first, on every subordinate bus; for a
-  slot reset only the functions in that slot and below them (from Linux 7.3
+  slot reset only the functions in that slot and below them (from Linux 7.1
   a pciehp slot is bus-wide, ``PCI_SLOT_ALL_DEVICES``: every function on its
   bus, SR-IOV VFs at other device numbers included; model/topology.py).
 * **dev_set** (``vfio_pci_core_register_device``): a vfio-pci device on a
@@ -53,8 +53,9 @@ ASSUMPTIONS = (
     "(read from proc/sys/kernel/osrelease; backports are not visible); whether a given "
     "--vf-token is the right one only the kernel knows",
     "pciehp slots are bus-wide (a slot reset covers and lists every function on the bus, "
-    "SR-IOV VFs included) from Linux 7.3, the first release seen with it; earlier "
-    "releases are predicted per device number",
+    "SR-IOV VFs included) from Linux 7.1 (commit 102c8b26b54e); an older stable kernel "
+    "that took it as a backport is not visible in osrelease and is predicted per "
+    "device number",
     "a cdev held open by another process is assumed bound to that process's iommufd",
     "EBUSY from memory_lock contention and the outcome of the reset itself cannot be "
     "predicted",
@@ -284,7 +285,7 @@ def scope_of(host: Host, fn: PciFunction) -> tuple[str | None, str, Slot | None,
         # a bus-wide pciehp slot (PCI_SLOT_ALL_DEVICES): every function on the
         # bus is in it, VFs and ARI functions at other device numbers included
         why += ("; the slot covers every function on bus " + fn.address.bus_id
-                + " (bus-wide pciehp slot, Linux >= 7.3)")
+                + " (bus-wide pciehp slot, Linux >= 7.1)")
         return kind, why, slot, br, funcs
     if kind == "slot":
         top = {f.address for f in funcs if f.address.bus == fn.address.bus

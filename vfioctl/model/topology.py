@@ -36,13 +36,16 @@ def on_root_bus(fn: PciFunction) -> bool:
     return fn.parent is None
 
 
-#: First kernel release seen with bus-wide PCIe hotplug slots: pciehp registers
-#: its slot as ``PCI_SLOT_ALL_DEVICES``, so ``pdev->slot`` is the slot for every
+#: First kernel release with bus-wide PCIe hotplug slots: pciehp registers its
+#: slot as ``PCI_SLOT_ALL_DEVICES``, so ``pdev->slot`` is the slot for every
 #: function on the port's secondary bus, whatever its device number (SR-IOV VFs
-#: at 01:10.x, ARI functions), and a slot reset's INFO lists them.  Observed on
-#: 7.3.4 and not on 6.12.95 (tests/vm/test_sriov.py); the release in between
-#: that brought it is not bisected, so 6.13-7.2 hosts are predicted the old way.
-BUS_WIDE_SLOTS_SINCE = (7, 3)
+#: at 01:10.x, ARI functions), and a slot reset's INFO lists them.  Upstream
+#: commit 102c8b26b54e ("PCI: Allow all bus devices to use the same slot",
+#: Keith Busch), merged for 7.1; observed on 7.3.4 and not on 6.12.95
+#: (tests/vm/test_sriov.py).  It was proposed for the 5.15-7.0 stable trees
+#: (AUTOSEL, April 2026): a stable kernel that took it cannot be told from its
+#: osrelease, and is predicted the old way (scope.ASSUMPTIONS says so).
+BUS_WIDE_SLOTS_SINCE = (7, 1)
 
 
 def bus_wide_slots(release: str | None) -> bool:
