@@ -18,6 +18,8 @@ The real kernels judge the same in tests/vm/test_sriov.py.
 import json
 import os
 
+import pytest
+
 from vfioctl.kernel.sim import SimKernel
 from vfioctl.model.address import PciAddress
 
@@ -143,8 +145,9 @@ def test_iommufd_on_6_18_needs_the_token(cli, build):
 
 # -- >= 7.1: bus-wide slots ------------------------------------------------------
 
-def test_on_7_3_the_kernel_lists_the_vfs_and_refuses(cli, build):
-    root = _root(build, "7.3.4+deb13-amd64")
+@pytest.mark.parametrize("release", ["7.1.0", "7.3.4+deb13-amd64"])
+def test_from_7_1_the_kernel_lists_the_vfs_and_refuses(cli, build, release):
+    root = _root(build, release)
     d = cli(["--root", root, "reset-info", PF, "--json"]).json()["reset"]
     assert [a["address"] for a in d["affected"]] == [PF, VF0, VF1] and d["also_reset"] == []
     r = _hr(cli, root, "--iommufd", "--vf-token", T)
@@ -156,6 +159,16 @@ def test_on_7_3_the_kernel_lists_the_vfs_and_refuses(cli, build):
     assert [x["address"] for x in res["info"]["devices"]] == [PF, VF0, VF1]
     assert res["vf_token_passed_to"] == [PF]
     _no_secret(root, r.out, r.err)
+
+
+@pytest.mark.parametrize("release", ["6.12.95", "7.0.9"])
+def test_before_7_1_the_slot_reset_lists_only_the_pf(cli, build, release):
+    """Before commit 102c8b26b54e the slot holds device number 0 only: INFO
+    names the PF, and its VFs at 01:10.x are hit unnamed (also_reset)."""
+    root = _root(build, release)
+    d = cli(["--root", root, "reset-info", PF, "--json"]).json()["reset"]
+    assert [a["address"] for a in d["affected"]] == [PF]
+    assert sorted(a["address"] if isinstance(a, dict) else a for a in d["also_reset"]) == [VF0, VF1]
 
 
 # -- bad input -------------------------------------------------------------------
