@@ -1130,6 +1130,30 @@ COMMON = [
     ("command", "string", "The command that printed the document."),
 ]
 
+#: bind and unbind print the same document
+_BIND_FIELDS = [
+    ("plan", "{BIND_PLAN}", "What was planned: the set, guards, consequence."),
+    ("dry_run", "boolean", "--dry-run was given: nothing was written."),
+    ("backend", "string|null", "The kernel backend used (null when refused before)."),
+    ("result", "string", "done, dry-run, nothing-to-do, refused (a guard), "
+                         "rolled-back (a step failed, every function is back), "
+                         "rollback-incomplete, or incomplete (unbind stopped)."),
+    ("steps", "{BIND_STEP}[]", "Every sysfs write and read-back, in order."),
+    ("rollback", "{BIND_STEP}[]", "bind: the rollback steps after a failure."),
+    ("moved", "string[]", "The functions moved."),
+    ("nodes", "{NODE_WAIT}[]", "bind: the VFIO nodes waited for."),
+    ("persisted", "string[]", "--persist: the driverctl files written (bind) or "
+                              "removed (unbind)."),
+    ("state_file", "string|null", "Where the original drivers are recorded "
+                                  "(/run/vfioctl/bindings.json within the root)."),
+    ("failure", "{BIND_FAILURE}|null", "The failing step, when one failed."),
+    ("refusal", "{ERROR}", "Present when a guard refused: the error (kind guard)."),
+    ("error", "{ERROR}", "Present when the command failed (a guard, a failed step, "
+                         "a refusal to act unconfirmed): the error, whose exit_code is "
+                         "the exit status, as in every failing command's document."),
+    ("warnings", "string[]", "Problems that did not stop the operation."),
+]
+
 #: command -> (summary, fields).  "error" is the document printed on failure.
 DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
     "list": ("vfioctl list --json: the functions shown, with brief function objects.", [
@@ -1273,50 +1297,8 @@ DOCUMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
                                    "libvirt shows."),
         ("hostdevs", "{HOSTDEV}[]", "One per <hostdev type=\"pci\"> of an opted-in domain."),
     ]),
-    "bind": ("vfioctl bind --json: the set moved to a VFIO driver.", [
-        ("plan", "{BIND_PLAN}", "What was planned: the set, guards, consequence."),
-        ("dry_run", "boolean", "--dry-run was given: nothing was written."),
-        ("backend", "string|null", "The kernel backend used (null when refused before)."),
-        ("result", "string", "done, dry-run, nothing-to-do, refused (a guard), "
-                             "rolled-back (a step failed, every function is back), "
-                             "rollback-incomplete, or incomplete (unbind stopped)."),
-        ("steps", "{BIND_STEP}[]", "Every sysfs write and read-back, in order."),
-        ("rollback", "{BIND_STEP}[]", "bind: the rollback steps after a failure."),
-        ("moved", "string[]", "The functions moved."),
-        ("nodes", "{NODE_WAIT}[]", "bind: the VFIO nodes waited for."),
-        ("persisted", "string[]", "--persist: the driverctl files written (bind) or "
-                                  "removed (unbind)."),
-        ("state_file", "string|null", "Where the original drivers are recorded "
-                                      "(/run/vfioctl/bindings.json within the root)."),
-        ("failure", "{BIND_FAILURE}|null", "The failing step, when one failed."),
-        ("refusal", "{ERROR}", "Present when a guard refused: the error (kind guard)."),
-        ("error", "{ERROR}", "Present when the command failed (a guard, a failed step, "
-                             "a refusal to act unconfirmed): the error, whose exit_code is "
-                             "the exit status, as in every failing command's document."),
-        ("warnings", "string[]", "Problems that did not stop the operation."),
-    ]),
-    "unbind": ("vfioctl unbind --json: the functions given back.", [
-        ("plan", "{BIND_PLAN}", "What was planned: the set, guards, consequence."),
-        ("dry_run", "boolean", "--dry-run was given: nothing was written."),
-        ("backend", "string|null", "The kernel backend used (null when refused before)."),
-        ("result", "string", "done, dry-run, nothing-to-do, refused (a guard), "
-                             "rolled-back (a step failed, every function is back), "
-                             "rollback-incomplete, or incomplete (unbind stopped)."),
-        ("steps", "{BIND_STEP}[]", "Every sysfs write and read-back, in order."),
-        ("rollback", "{BIND_STEP}[]", "bind: the rollback steps after a failure."),
-        ("moved", "string[]", "The functions moved."),
-        ("nodes", "{NODE_WAIT}[]", "bind: the VFIO nodes waited for."),
-        ("persisted", "string[]", "--persist: the driverctl files written (bind) or "
-                                  "removed (unbind)."),
-        ("state_file", "string|null", "Where the original drivers are recorded "
-                                      "(/run/vfioctl/bindings.json within the root)."),
-        ("failure", "{BIND_FAILURE}|null", "The failing step, when one failed."),
-        ("refusal", "{ERROR}", "Present when a guard refused: the error (kind guard)."),
-        ("error", "{ERROR}", "Present when the command failed (a guard, a failed step, "
-                             "a refusal to act unconfirmed): the error, whose exit_code is "
-                             "the exit status, as in every failing command's document."),
-        ("warnings", "string[]", "Problems that did not stop the operation."),
-    ]),
+    "bind": ("vfioctl bind --json: the set moved to a VFIO driver.", _BIND_FIELDS),
+    "unbind": ("vfioctl unbind --json: the functions given back.", _BIND_FIELDS),
     "error": ("Any command with --json, on failure: command names the command (vfioctl "
               "when none was recognised).", [
         ("error", "{ERROR}", "The error."),
