@@ -70,17 +70,7 @@ class Reader:
             "vfioctl.sysfs.modalias", fromlist=["kernel_release"]).kernel_release(root)
         self._brief = brief
         devdir = root.join(PCI_DEVICES)
-        try:
-            entries = root.listdir(devdir)
-        except FileNotFoundError:
-            host.warnings.append(f"{devdir} is missing: this host has no PCI bus in sysfs")
-            entries = []
-        except PermissionError:
-            raise PermissionDenied(f"cannot list {devdir}: permission denied",
-                                   "run as a user who can read sysfs") from None
-        except OSError as e:
-            raise HostError(f"cannot list {devdir}: {e.strerror}",
-                            "check that sysfs is mounted and readable") from None
+        entries = list_pci_devices(root, devdir, host.warnings)
 
         self._groups(host)
         self._gmember = gmember = {}
@@ -568,6 +558,23 @@ class Reader:
                     holders.setdefault(t, []).append(Holder(int(pid), comm, t))
         host.holders = {k: tuple(sorted(v, key=lambda h: h.pid)) for k, v in holders.items()}
         host.holders_unreadable = unreadable
+
+
+def list_pci_devices(root: Root, devdir: str, warnings: list[str]) -> list[str]:
+    """The names in ``bus/pci/devices`` (unsorted; none, with a warning, when the
+    directory is missing); a listing refused or failing is the whole command's
+    error (exit 4/5), since nothing can be told about the host without it."""
+    try:
+        return root.listdir(devdir)
+    except FileNotFoundError:
+        warnings.append(f"{devdir} is missing: this host has no PCI bus in sysfs")
+        return []
+    except PermissionError:
+        raise PermissionDenied(f"cannot list {devdir}: permission denied",
+                               "run as a user who can read sysfs") from None
+    except OSError as e:
+        raise HostError(f"cannot list {devdir}: {e.strerror}",
+                        "check that sysfs is mounted and readable") from None
 
 
 def check_root(root: Root) -> None:

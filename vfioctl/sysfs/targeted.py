@@ -33,7 +33,7 @@ from collections.abc import Mapping
 
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Host, IommuGroup, PciFunction, Slot, is_vfio_driver
-from vfioctl.sysfs.reader import _BDF, Reader, check_root
+from vfioctl.sysfs.reader import _BDF, Reader, check_root, list_pci_devices
 from vfioctl.sysfs.root import CLASS_VFIO_DEV, IOMMU_GROUPS, PCI_DEVICES, PCI_SLOTS, Root
 
 _MISSING = object()
@@ -196,20 +196,8 @@ class TargetedHost(Host):
 
     # -- the names of bus/pci/devices (one listing) --
     def _listing(self) -> None:
-        from vfioctl.errors import HostError, PermissionDenied
-        import os
         d = self._devdir
-        try:
-            entries = self._root.listdir(d)   # unsorted: what reads everything sorts
-        except FileNotFoundError:
-            self.warnings.append(f"{d} is missing: this host has no PCI bus in sysfs")
-            entries = []
-        except PermissionError:
-            raise PermissionDenied(f"cannot list {d}: permission denied",
-                                   "run as a user who can read sysfs") from None
-        except OSError as e:
-            raise HostError(f"cannot list {d}: {e.strerror}",
-                            "check that sysfs is mounted and readable") from None
+        entries = list_pci_devices(self._root, d, self.warnings)   # unsorted
         match = _BDF.match
         names = [n for n in entries if match(n)]
         if len(names) < len(entries):
