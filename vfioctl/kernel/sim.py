@@ -378,6 +378,13 @@ class SimKernel(DriverCoreMixin):
             self._fail(op, target or f"fd {fd}", E.ENOTTY)
         return obj
 
+    def _holds_device(self, address: PciAddress) -> bool:
+        """Whether this process holds an opened (group-got or iommufd-bound) device
+        fd of ``address``."""
+        return any(isinstance(o, _Device) and o.address == address
+                   and (o.via_group is not None or o.bound_ctx is not None)
+                   for o in self._fds.values())
+
     def _others(self, host: Host, node: str) -> list:
         # our pid is ours only while we hold an fd (proc/<pid> is claimed then)
         mine = self.pid if self._fds else None

@@ -60,15 +60,12 @@ class VfTokens:
 
     def users(self, host, pf_fn) -> int:
         """VFs of ``pf_fn`` open now (vf_token->users)."""
-        from vfioctl.kernel.sim import _Device
         n = 0
         for v in pf_fn.virtfns:
             vf = host.functions.get(v)
             if vf is None:
                 continue
-            mine = any(isinstance(o, _Device) and o.address == v
-                       and (o.via_group is not None or o.bound_ctx is not None)
-                       for o in self.sim._fds.values())
+            mine = self.sim._holds_device(v)
             theirs = any(self.sim._others(host, node) for node in self.sim._nodes_of(host, vf))
             n += bool(mine or theirs)
         return n
