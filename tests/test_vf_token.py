@@ -245,6 +245,26 @@ def test_the_tree_recorded_on_7_3(cli, recorded):
     assert VM_TOKEN not in r.out + r.err
 
 
+@pytest.mark.parametrize("fixture, wide", [("qemu-q35-sriov-newer", True),
+                                           ("qemu-q35-sriov-vfio", False)])
+def test_a_backport_is_told_by_the_bus_not_the_release(cli, recorded, fixture, wide):
+    """A stable kernel older than 7.1 may carry commit 102c8b26b54e: the trees
+    recorded on 7.3.4 (the VFs in slot 1 offer "flr bus") and on 6.12.95
+    ("flr"), both relabelled 6.18.9, are told apart by their VFs' reset
+    methods, in the plan and in the listing (which otherwise skips
+    reset_method)."""
+    root = recorded(fixture)
+    with open(os.path.join(root, "proc/sys/kernel/osrelease"), "w") as f:
+        f.write("6.18.9\n")
+    d = cli(["--root", root, "reset-info", PF, "--json"]).json()["reset"]
+    assert d["kind"] == "slot"
+    assert [a["address"] for a in d["affected"]] == ([PF, VF0, VF1] if wide else [PF])
+    assert ("0000:01:10.0 offers the bus reset method" in d["why"]) is wide
+    lst = {f["address"]: f for f in cli(["--root", root, "list", "--json"]).json()["functions"]}
+    assert (lst[VF0]["slot"] == lst[PF]["slot"]) is wide
+    assert lst[VF0]["hot_reset"] == ("slot" if wide else "bus")
+
+
 def test_a_vf_function_reset_takes_the_token(cli, build):
     """'reset VF' on the legacy path: the VF's open needs its PF's token; the
     refusal names --vf-token, which 'reset' takes too."""

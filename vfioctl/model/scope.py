@@ -35,7 +35,7 @@ from vfioctl.model import sriov
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Holder, Host, IommuGroup, PciFunction, Slot
 from vfioctl.model.topology import (  # noqa: F401  (re-exported)
-    bus_self, bus_wide_slots, on_root_bus, reset_kind_fast, secondary_bus, slot_of,
+    bus_self, on_root_bus, reset_kind_fast, secondary_bus, slot_covers_bus, slot_of,
 )
 
 GROUP = "group"      # legacy group/container access
@@ -53,9 +53,9 @@ ASSUMPTIONS = (
     "(read from proc/sys/kernel/osrelease; backports are not visible); whether a given "
     "--vf-token is the right one only the kernel knows",
     "pciehp slots are bus-wide (a slot reset covers and lists every function on the bus, "
-    "SR-IOV VFs included) from Linux 7.1 (commit 102c8b26b54e); an older stable kernel "
-    "that took it as a backport is not visible in osrelease and is predicted per "
-    "device number",
+    "SR-IOV VFs included) from Linux 7.1 (commit 102c8b26b54e), and on an older kernel "
+    "where a function at another device number of the slot's bus offers the bus reset "
+    "method (a backport); otherwise per device number",
     "a cdev held open by another process is assumed bound to that process's iommufd",
     "EBUSY from memory_lock contention and the outcome of the reset itself cannot be "
     "predicted",
@@ -280,12 +280,13 @@ def scope_of(host: Host, fn: PciFunction) -> tuple[str | None, str, Slot | None,
         return kind, why, slot, br, []
     bridge_addr = fn.parent
     funcs = walk_bus(host, fn.address.domain, fn.address.bus, bridge_addr)
-    if kind == "slot" and slot is not None and slot.reset_capable \
-            and bus_wide_slots(host.kernel_release):
+    wide = (slot_covers_bus(host, fn.address.domain, fn.address.bus)
+            if kind == "slot" and slot is not None and slot.reset_capable else None)
+    if wide:
         # a bus-wide pciehp slot (PCI_SLOT_ALL_DEVICES): every function on the
         # bus is in it, VFs and ARI functions at other device numbers included
         why += ("; the slot covers every function on bus " + fn.address.bus_id
-                + " (bus-wide pciehp slot, Linux >= 7.1)")
+                + f" (bus-wide pciehp slot: {wide})")
         return kind, why, slot, br, funcs
     if kind == "slot":
         top = {f.address for f in funcs if f.address.bus == fn.address.bus

@@ -44,24 +44,61 @@ def on_root_bus(fn: PciFunction) -> bool:
 #: Keith Busch), merged for 7.1; observed on 7.3.4 and not on 6.12.95
 #: (tests/vm/test_sriov.py).  It was proposed for the 5.15-7.0 stable trees
 #: (AUTOSEL, April 2026): a stable kernel that took it cannot be told from its
-#: osrelease, and is predicted the old way (scope.ASSUMPTIONS says so).
+#: osrelease, but its slot buses show it (:func:`bus_wide_evidence`).
 BUS_WIDE_SLOTS_SINCE = (7, 1)
 
 
 def bus_wide_slots(release: str | None) -> bool:
-    """Whether the kernel ``release`` has bus-wide pciehp slots (unknown: no)."""
+    """Whether the kernel ``release`` has bus-wide pciehp slots (unknown: no;
+    a backport is found by :func:`slot_covers_bus` instead)."""
     import re
     m = re.match(r"^(\d+)\.(\d+)", release or "")
     return bool(m) and (int(m.group(1)), int(m.group(2))) >= BUS_WIDE_SLOTS_SINCE
 
 
+def bus_wide_evidence(host: Host, domain: int, bus: int) -> PciFunction | None:
+    """A function on ``domain:bus`` whose reset methods show that the bus's
+    pciehp slot covers it, whatever the kernel release says (a stable kernel
+    carrying commit 102c8b26b54e as a backport): at a device number other
+    than 0, with no slot of its own, sharing the bus, and offering the
+    ``bus`` reset method.  A kernel with per-device-number slots cannot offer
+    it that: its slot reset needs ``pdev->slot`` (None there), and the
+    parent-bus reset needs it alone on the bus (``pci_reset_bus_function``);
+    observed on 7.3.4 (its VFs list ``flr bus``) against 6.12.95 (``flr``).
+    A function whose reset methods were not read gives no evidence."""
+    fns = host.functions_on_bus(domain, bus)
+    if len(fns) < 2:
+        return None
+    for f in fns:
+        if f.address.slot != 0 and f.reset_method and "bus" in f.reset_method \
+                and host.slot_for(f.address) is None:
+            return f
+    return None
+
+
+def slot_covers_bus(host: Host, domain: int, bus: int) -> str | None:
+    """Why the pciehp slot of ``domain:bus`` covers every function on the bus
+    (``PCI_SLOT_ALL_DEVICES``), or None when it covers only device number 0:
+    the kernel release (>= 7.1), else the bus's own evidence
+    (:func:`bus_wide_evidence`)."""
+    if bus_wide_slots(host.kernel_release):
+        return f"Linux {host.kernel_release} >= 7.1"
+    f = bus_wide_evidence(host, domain, bus)
+    if f is not None:
+        return (f"{f.address} offers the bus reset method, which only a bus-wide slot "
+                "gives it: this kernel has commit 102c8b26b54e")
+    return None
+
+
 def slot_of(host: Host, fn: PciFunction) -> Slot | None:
     """``pdev->slot``: the slot registered for the function's bus and device number,
-    or, on kernels with bus-wide pciehp slots, the pciehp slot of its bus."""
+    or, where pciehp slots are bus-wide (:func:`slot_covers_bus`), the pciehp
+    slot of its bus."""
     s = host.slot_for(fn.address)
     if s is None and fn.address.slot != 0:
-        s0 = host.slot_for(type(fn.address)(fn.address.domain, fn.address.bus, 0, 0))
-        if s0 is not None and s0.reset_capable and bus_wide_slots(host.kernel_release):
+        a = fn.address
+        s0 = host.slot_for(type(a)(a.domain, a.bus, 0, 0))
+        if s0 is not None and s0.reset_capable and slot_covers_bus(host, a.domain, a.bus):
             return s0
     return s
 

@@ -111,6 +111,8 @@ class Reader:
 
         self._vf_links(host)
         self._slots(host)
+        if brief:
+            self._slot_bus_reset_methods(host)
         self._nodes(host)
         if holders:
             self._holders(host)
@@ -402,6 +404,25 @@ class Reader:
             name=root.text_at(nfd, base, "name"))
 
     # -- slots --
+    def _slot_bus_reset_methods(self, host: Host) -> None:
+        """``brief`` skips reset_method, except where it tells whether a pciehp
+        slot is bus-wide (:func:`vfioctl.model.topology.bus_wide_evidence`):
+        functions at a device number other than 0, without a slot of their
+        own, on a bus whose device 0 has a reset-capable slot (SR-IOV VFs and
+        ARI functions in a slot: few on any host)."""
+        if not any(s.reset_capable for s in host.slots):
+            return
+        root, sysdir = self.root, self.sysdir
+        for fn in host.functions.values():
+            a = fn.address
+            if a.slot == 0 or fn.reset_method is not None or host.slot_for(a) is not None:
+                continue
+            s0 = host.slot_for(PciAddress(a.domain, a.bus, 0, 0))
+            if s0 is not None and s0.reset_capable:
+                t = root.text(f"{sysdir}/{fn.sysfs_path}/reset_method")
+                if t is not None:
+                    fn.reset_method = tuple(t.split())
+
     def _slots(self, host: Host) -> None:
         root = self.root
         sdir = root.join(PCI_SLOTS)
