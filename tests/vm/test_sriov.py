@@ -372,6 +372,22 @@ def test_table_sriov_igb_real_and_sim_agree(sriov, tmp_path):
     _table_vs_sim(sriov, "sriov-igb", "snap-igb", tmp_path)
 
 
+def test_the_bus_shows_whether_its_slot_is_bus_wide(sriov):
+    """The evidence vfioctl takes where the release cannot tell (a stable kernel
+    with commit 102c8b26b54e backported), read from the real kernel's tree:
+    the VFs of P1 (device 0x10 on slot 1's bus) offer the bus reset method
+    only on the kernel whose slot covers them."""
+    from vfioctl.model.address import PciAddress
+    from vfioctl.model.topology import bus_wide_evidence
+    from vfioctl.sysfs.reader import read_host
+    host = read_host(os.path.join(sriov.results_dir, "snap-vfio"), holders=False)
+    pf = PciAddress.parse(sriov_bdf(sriov, "P1"))
+    vf = host.functions[PciAddress.parse(sriov_bdf(sriov, "P1v0"))]
+    assert ("bus" in vf.reset_method) is sriov.newer, vf.reset_method
+    ev = bus_wide_evidence(host, pf.domain, pf.bus)
+    assert (ev is not None) is sriov.newer
+
+
 def _lines(path):
     with open(path) as f:
         return [json.loads(ln) for ln in f if ln.strip()]
