@@ -33,23 +33,8 @@ exec 9>"$CACHE/.lock-stock"
 flock 9
 
 APTDIR=$CACHE/apt-stock
-mkdir -p "$APTDIR"/{state/lists/partial,cache/archives/partial,sources.list.d,preferences.d,debs}
-: > "$APTDIR/state/status"
-echo "deb [signed-by=$KEYRING] $MIRROR $SUITE main" > "$APTDIR/sources.list"
-cat > "$APTDIR/apt.conf" <<EOF
-Dir::State "$APTDIR/state";
-Dir::State::status "$APTDIR/state/status";
-Dir::Cache "$APTDIR/cache";
-Dir::Etc::SourceList "$APTDIR/sources.list";
-Dir::Etc::SourceParts "$APTDIR/sources.list.d";
-Dir::Etc::PreferencesParts "$APTDIR/preferences.d";
-Dir::Etc::Preferences "$APTDIR/preferences";
-APT::Architecture "amd64";
-APT::Architectures { "amd64"; };
-APT::Sandbox::User "root";
-Acquire::Languages "none";
-EOF
-export APT_CONFIG=$APTDIR/apt.conf
+. "$HERE/private-apt.sh"
+private_apt "$APTDIR" "$MIRROR" "$SUITE" "$KEYRING"
 
 PKG=
 if timeout 120 apt-get update -q -o Debug::NoLocking=1 >&2; then

@@ -75,25 +75,8 @@ if ! flock -n 9; then
 fi
 
 APTDIR=$CACHE/apt$LOCKSUF
-mkdir -p "$APTDIR"/{state/lists/partial,cache/archives/partial,sources.list.d,preferences.d,debs}
-: > "$APTDIR/state/status"
-cat > "$APTDIR/sources.list" <<EOF
-deb [signed-by=$KEYRING] $MIRROR $SUITE main
-EOF
-cat > "$APTDIR/apt.conf" <<EOF
-Dir::State "$APTDIR/state";
-Dir::State::status "$APTDIR/state/status";
-Dir::Cache "$APTDIR/cache";
-Dir::Etc::SourceList "$APTDIR/sources.list";
-Dir::Etc::SourceParts "$APTDIR/sources.list.d";
-Dir::Etc::PreferencesParts "$APTDIR/preferences.d";
-Dir::Etc::Preferences "$APTDIR/preferences";
-APT::Architecture "amd64";
-APT::Architectures { "amd64"; };
-APT::Sandbox::User "root";
-Acquire::Languages "none";
-EOF
-export APT_CONFIG=$APTDIR/apt.conf
+. "$HERE/private-apt.sh"
+private_apt "$APTDIR" "$MIRROR" "$SUITE" "$KEYRING"
 
 VERSION=
 t=$(date +%s.%N)
