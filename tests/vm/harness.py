@@ -148,23 +148,30 @@ def cache_dir() -> Path:
     return Path(os.environ.get("VFIOCTL_VM_CACHE", "/var/cache/vfioctl-vm"))
 
 
-def _setup_kernel(log_name: str, env_extra: dict[str, str] | None = None) -> Path:
-    """Run tests/vm/setup.sh (builds or finds the cached bzImage) and return its path."""
+def _run_setup(script: str, key: str, log_name: str,
+               env_extra: dict[str, str] | None = None) -> Path:
+    """Run tests/vm/``script`` (it builds or finds what it caches; its log goes to
+    ``log_name``) and return the path of its last ``KEY=path`` line on stdout."""
     WORK.mkdir(parents=True, exist_ok=True)
     log = WORK / log_name
     t = time.monotonic()
     env = dict(os.environ, **(env_extra or {}))
     with open(log, "w") as lf:
-        p = subprocess.run(["bash", str(VM_DIR / "setup.sh")], stdout=subprocess.PIPE, stderr=lf,
+        p = subprocess.run(["bash", str(VM_DIR / script)], stdout=subprocess.PIPE, stderr=lf,
                            text=True, env=env)
-    text = log.read_text(errors="replace")
     if p.returncode != 0:
-        raise VMError(f"tests/vm/setup.sh failed (rc {p.returncode}) after {time.monotonic() - t:.0f} s; "
-                      f"log {log}:\n" + "\n".join(text.splitlines()[-40:]))
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("BZIMAGE=")]
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        raise VMError(f"tests/vm/{script} failed (rc {p.returncode}) after "
+                      f"{time.monotonic() - t:.0f} s; log {log}:\n{tail}")
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith(key + "=")]
     if not lines:
-        raise VMError(f"setup.sh printed no BZIMAGE= line; log {log}")
+        raise VMError(f"{script} printed no {key}= line; log {log}")
     return Path(lines[-1].split("=", 1)[1])
+
+
+def _setup_kernel(log_name: str, env_extra: dict[str, str] | None = None) -> Path:
+    """Run tests/vm/setup.sh (builds or finds the cached bzImage) and return its path."""
+    return _run_setup("setup.sh", "BZIMAGE", log_name, env_extra)
 
 
 @functools.lru_cache(maxsize=None)
@@ -184,18 +191,7 @@ def qemu_root() -> Path:
     env = os.environ.get("VFIOCTL_VM_QEMU_ROOT")
     if env:
         return Path(env)
-    WORK.mkdir(parents=True, exist_ok=True)
-    log = WORK / "setup-qemu.log"
-    with open(log, "w") as lf:
-        p = subprocess.run(["bash", str(VM_DIR / "setup-qemu.sh")], stdout=subprocess.PIPE, stderr=lf,
-                           text=True)
-    if p.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise VMError(f"tests/vm/setup-qemu.sh failed (rc {p.returncode}); log {log}:\n{tail}")
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("QEMU_ROOT=")]
-    if not lines:
-        raise VMError(f"setup-qemu.sh printed no QEMU_ROOT= line; log {log}")
-    return Path(lines[-1].split("=", 1)[1])
+    return _run_setup("setup-qemu.sh", "QEMU_ROOT", "setup-qemu.log")
 
 
 def qemu_command(qemu: str = "host") -> list[str]:
@@ -269,16 +265,7 @@ def stock_kernel() -> Path:
     env = os.environ.get("VFIOCTL_VM_STOCK")
     if env:
         return Path(env)
-    WORK.mkdir(parents=True, exist_ok=True)
-    log = WORK / "setup-stock.log"
-    with open(log, "w") as lf:
-        p = subprocess.run(["bash", str(VM_DIR / "setup-stock.sh")], stdout=subprocess.PIPE, stderr=lf,
-                           text=True)
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("STOCK=")]
-    if p.returncode != 0 or not lines:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise VMError(f"tests/vm/setup-stock.sh failed (rc {p.returncode}); log {log}:\n{tail}")
-    return Path(lines[-1].split("=", 1)[1])
+    return _run_setup("setup-stock.sh", "STOCK", "setup-stock.log")
 
 
 #: kernels a boot can run: the custom 6.12 (setup.sh, everything built in) and
