@@ -182,3 +182,28 @@ def check(r: Run, *, root: str | None, outside: str | None, json_mode: bool,
         left = [p for p in os.listdir(os.path.join(root, "proc")) if p.startswith("9")
                 and p.isdigit() and len(p) == 6]
         assert not left, f"simulated process state left behind: {left}"
+
+
+def plant(p: str, kind: str) -> None:
+    """Put an odd file at ``p`` (whatever was there goes; parents are made):
+    ``fifo`` (blocks a reader that opens it), ``huge`` (300 MiB, sparse),
+    ``dir``, or ``chr`` (a character device like /dev/zero, endless if
+    opened: root only, skipped otherwise)."""
+    if os.path.isdir(p) and not os.path.islink(p):
+        shutil.rmtree(p)
+    elif os.path.lexists(p):
+        os.unlink(p)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "huge":
+        with open(p, "wb") as f:
+            f.truncate(300 << 20)   # sparse: no disk used
+    elif kind == "dir":
+        os.mkdir(p)
+    elif kind == "chr":
+        if os.geteuid() != 0:
+            pytest.skip("mknod needs root")
+        os.mknod(p, 0o644 | 0o020000, os.makedev(1, 5))
+    else:
+        raise ValueError(f"no odd file kind {kind!r}")

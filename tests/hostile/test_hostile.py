@@ -14,7 +14,7 @@ import tempfile
 
 import pytest
 
-from .conftest import DEV, DEV1, check, run, tmp_leftovers
+from .conftest import DEV, DEV1, check, plant, run, tmp_leftovers
 
 VFIOCTL = [sys.executable, "-m", "vfioctl.cli.entry"]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -86,17 +86,7 @@ FILES = (f"{DEV}/config", f"{DEV}/vendor", f"{DEV}/reset_method", f"{DEV}/driver
 
 
 def _replace(root: str, rel: str, kind: str) -> None:
-    p = os.path.join(root, rel)
-    os.makedirs(os.path.dirname(p), exist_ok=True)
-    if os.path.lexists(p):
-        os.unlink(p)
-    if kind == "fifo":
-        os.mkfifo(p)
-    elif kind == "huge":
-        with open(p, "wb") as f:
-            f.truncate(300 << 20)   # sparse: no disk used
-    elif kind == "dir":
-        os.mkdir(p)
+    plant(os.path.join(root, rel), kind)
 
 
 @pytest.mark.parametrize("cmd", (["list", "--json"], ["show", "81:00.0", "--json"],

@@ -15,7 +15,7 @@ import pytest
 
 from vfioctl.testing import doctor_scenarios as ds
 
-from .conftest import check, run, tmp_leftovers
+from .conftest import check, plant, run, tmp_leftovers
 
 BAIT = "b41t-from-outside"
 VERDICTS = (0, 1, 10, 13)   # doctor: pass, fail, cannot-tell, warn
@@ -111,19 +111,7 @@ def test_doctor_links_never_leave_the_root(dtree, bait, place, target):
 @pytest.mark.parametrize("kind", ("fifo", "huge", "dir", "chr"))
 @pytest.mark.parametrize("place", FILES)
 def test_doctor_odd_files_never_block_nor_blow_up(dtree, place, kind):
-    p = _path(dtree, place)
-    _clear(p)
-    if kind == "fifo":
-        os.mkfifo(p)
-    elif kind == "huge":
-        with open(p, "wb") as f:
-            f.truncate(300 << 20)   # sparse: no disk used
-    elif kind == "dir":
-        os.mkdir(p)
-    else:
-        if os.geteuid() != 0:
-            pytest.skip("mknod needs root")
-        os.mknod(p, 0o644 | 0o020000, os.makedev(1, 5))   # like /dev/zero: endless if opened
+    plant(_path(dtree, place), kind)
     r, before = _doctor(dtree)
     check(r, root=dtree, outside=None, json_mode=True, codes=VERDICTS, before=before)
     d = r.json()

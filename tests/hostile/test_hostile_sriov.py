@@ -17,7 +17,7 @@ import pytest
 
 from vfioctl.testing import scenarios
 
-from .conftest import _armed, check, run
+from .conftest import _armed, check, plant, run
 
 PF, VF1 = "0000:01:00.0", "0000:01:10.2"      # sriov-slot: VF1 is not held by anyone
 TOKEN = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
@@ -42,16 +42,7 @@ def sriov_root(tmp_path):
 
 
 def _replace(root: str, rel: str, kind: str) -> None:
-    p = os.path.join(root, rel)
-    if os.path.lexists(p):
-        os.unlink(p)
-    if kind == "fifo":
-        os.mkfifo(p)
-    elif kind == "huge":
-        with open(p, "wb") as f:
-            f.truncate(300 << 20)   # sparse: no disk used
-    elif kind == "dir":
-        os.mkdir(p)
+    plant(os.path.join(root, rel), kind)
 
 
 def _odd(root: str, rel: str, kind: str, outside: str) -> None:
