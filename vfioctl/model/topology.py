@@ -65,15 +65,17 @@ def bus_wide_evidence(host: Host, domain: int, bus: int) -> PciFunction | None:
     it that: its slot reset needs ``pdev->slot`` (None there), and the
     parent-bus reset needs it alone on the bus (``pci_reset_bus_function``);
     observed on 7.3.4 (its VFs list ``flr bus``) against 6.12.95 (``flr``).
-    A function whose reset methods were not read gives no evidence."""
-    fns = host.functions_on_bus(domain, bus)
-    if len(fns) < 2:
-        return None
-    for f in fns:
-        if f.address.slot != 0 and f.reset_method and "bus" in f.reset_method \
-                and host.slot_for(f.address) is None:
-            return f
-    return None
+    A function whose reset methods were not read gives no evidence.  Asked
+    for every VF of a listing: answered once per bus and host (a read host's
+    reset methods and slots do not change)."""
+    cache = host.__dict__.setdefault("_bus_wide_evidence", {})
+    key = (domain, bus)
+    if key not in cache:
+        fns = host.functions_on_bus(domain, bus)
+        cache[key] = None if len(fns) < 2 else next(
+            (f for f in fns if f.address.slot != 0 and f.reset_method
+             and "bus" in f.reset_method and host.slot_for(f.address) is None), None)
+    return cache[key]
 
 
 def slot_covers_bus(host: Host, domain: int, bus: int) -> str | None:
