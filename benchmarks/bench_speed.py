@@ -10,7 +10,11 @@
    30-function tree (target: at most 1.30x);
 3. the holder scan (``Reader._holders``) against a bare ``scandir`` +
    ``readlink`` loop over a ``proc`` tree of 2,000 processes and 100,000 fds
-   (target: at most 1.20x).
+   (target: at most 1.20x);
+4. the floor under (1), as fractions of lspci: the interpreter, typer's
+   import, a bare confined scan of the files ``list`` reads
+   (``floor_scan.py``) and the JSON encoding of ``list``'s document alone
+   (``floor_json.py``).
 
 Commands compared with each other are alternated within one run (the machine
 is shared: compare ratios, not absolute times across runs); every figure is
