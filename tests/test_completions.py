@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from vfioctl.buildtools import gencomp
+from vfioctl.present import completion as gencomp
 from vfioctl.buildtools.app import app_command
 
 TOP = app_command()

@@ -140,4 +140,14 @@ def test_command_modules_do_not_import_each_other():
 def test_generators_live_outside_cli():
     assert not (PKG / "cli" / "gencomp.py").exists()
     assert not (PKG / "cli" / "manpage.py").exists()
-    assert (PKG / "buildtools" / "gencomp.py").exists()
+    assert (PKG / "present" / "completion.py").exists()
+    assert (PKG / "buildtools" / "manpage.py").exists()
+
+
+def test_the_cli_never_imports_the_build_tools():
+    """The build tools read the app, so they stand above it; what the CLI
+    needs at run time (the completion script renderer) is in present/."""
+    g = _graph()
+    for mod, deps in g.items():
+        if mod.startswith("vfioctl.cli"):
+            assert not any(d.startswith("vfioctl.buildtools") for d in deps), (mod, deps)

@@ -42,5 +42,5 @@ def test_wheel_contents(tmp_path):
 
     assert "vfioctl/data/demo-pci.ids" in names
     # 'vfioctl completion' generates its script at run time: the generator ships
-    assert "vfioctl/buildtools/gencomp.py" in names
+    assert "vfioctl/present/completion.py" in names
     assert any(n.endswith("entry_points.txt") for n in names)

@@ -1,11 +1,13 @@
-"""Build tools: generators of the shell completion scripts and man pages.
+"""Build tools: regenerate the committed shell completion scripts and man pages.
 
-They read the typer app (:mod:`vfioctl.cli.app`) and write ``completions/`` and
-``man/`` in the source tree::
+They read the typer app (:mod:`vfioctl.cli.app`), so they stand above the CLI,
+and write ``completions/`` and ``man/`` in the source tree::
 
-    python -m vfioctl.buildtools.gencomp --write completions
-    python -m vfioctl.buildtools.manpage man
+    python -m vfioctl.buildtools completions --write completions
+    python -m vfioctl.buildtools man man
 
-``vfioctl completion`` also uses :mod:`.gencomp` at run time (passing the
-running app's command, so nothing here imports the CLI on that path).
+The completion scripts themselves are rendered by
+:mod:`vfioctl.present.completion`, which ``vfioctl completion`` also uses at
+run time (passing the running app's command): the CLI never imports this
+package.
 """

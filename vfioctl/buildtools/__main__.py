@@ -13,21 +13,21 @@ USAGE = ("usage: python -m vfioctl.buildtools completions {bash|zsh|fish}\n"
 
 def write_completions(directory: str) -> list[str]:
     """(Re)write the committed completion scripts into ``directory``; returns their paths."""
-    from vfioctl.buildtools import gencomp
+    from vfioctl.present import completion
     from vfioctl.buildtools.app import app_command
     top = app_command()
     os.makedirs(directory, exist_ok=True)
     out = []
-    for sh in gencomp.SHELLS:
-        p = os.path.join(directory, gencomp.FILENAMES[sh])
+    for sh in completion.SHELLS:
+        p = os.path.join(directory, completion.FILENAMES[sh])
         with open(p, "w", encoding="utf-8") as f:
-            f.write(gencomp.generate(sh, top))
+            f.write(completion.generate(sh, top))
         out.append(p)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vfioctl.buildtools import gencomp
+    from vfioctl.present import completion
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["man"] and len(args) == 2:
         from vfioctl.buildtools import manpage
@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
             for p in write_completions(rest[1]):
                 print(p)
             return 0
-        if len(rest) == 1 and rest[0] in gencomp.SHELLS:
+        if len(rest) == 1 and rest[0] in completion.SHELLS:
             from vfioctl.buildtools.app import app_command
-            sys.stdout.write(gencomp.generate(rest[0], app_command()))
+            sys.stdout.write(completion.generate(rest[0], app_command()))
             return 0
     sys.stderr.write(USAGE)
     return 2

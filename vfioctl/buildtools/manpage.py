@@ -1,7 +1,7 @@
 """Generate vfioctl(8) and vfioctl-json(5) from the app.
 
 The SYNOPSIS, GLOBAL OPTIONS and COMMANDS sections are walked from
-``typer.main.get_command(app)`` (through :func:`vfioctl.buildtools.gencomp.cli_model`
+``typer.main.get_command(app)`` (through :func:`vfioctl.present.completion.cli_model`
 and the click parameters), EXIT STATUS from :data:`vfioctl.errors.EXIT_CODES`,
 FILES from the path constants of :mod:`vfioctl.sysfs.root` and
 :mod:`vfioctl.sysfs.names`, so none of them can drift from the code.  The
@@ -347,7 +347,7 @@ def _opt_tag(p) -> str:
 
 
 def _opt_body(p) -> str:
-    from vfioctl.buildtools.gencomp import _clean
+    from vfioctl.present.completion import _clean
     body = _clean(p.help)
     extra = []
     if p.multiple and "repeat" not in (p.help or ""):
@@ -366,7 +366,7 @@ def _params(cmd, ctx):
 
 def _contexts():
     from vfioctl.buildtools.app import app_command
-    from vfioctl.buildtools.gencomp import app_commands
+    from vfioctl.present.completion import app_commands
     return app_commands(app_command())
 
 
@@ -375,7 +375,7 @@ def _is_arg(p) -> bool:
 
 
 def _arg_synopsis(p) -> str:
-    from vfioctl.buildtools.gencomp import bare_metavar
+    from vfioctl.present.completion import bare_metavar
     name = I(bare_metavar(p.metavar or p.name.upper()))
     if p.nargs == -1:
         name += "\\&...\\&"
@@ -445,7 +445,7 @@ def _path_constants() -> list[tuple[str, tuple[str, ...], str]]:
 
 
 def gen_vfioctl8() -> str:
-    from vfioctl.buildtools.gencomp import first_sentence
+    from vfioctl.present.completion import first_sentence
     top, ctx, subs = _contexts()
     r = Roff()
     _header(r, "VFIOCTL", "8", "System Administration")

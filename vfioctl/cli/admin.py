@@ -22,16 +22,16 @@ def completion_cmd(
     the full CLI: every function for show/reset-info, vfio-bound ones for
     hot-reset/reset/check, group numbers for groups and list --group."""
     import sys
-    from vfioctl.buildtools import gencomp
+    from vfioctl.present import completion
     from vfioctl.errors import UsageError
     if _state(ctx).json:
         raise UsageError("completion prints a shell script: --json does not apply to it",
                          "drop --json: vfioctl completion bash|zsh|fish")
     top = ctx.find_root().command
     if install:
-        typer.echo(gencomp.install(shell, None, top=top))
+        typer.echo(completion.install(shell, None, top=top))
     else:
-        sys.stdout.write(gencomp.generate(gencomp.detect_shell(shell), top=top))
+        sys.stdout.write(completion.generate(completion.detect_shell(shell), top=top))
 
 
 @app.command("snapshot")

@@ -94,16 +94,16 @@ def _version(value: bool) -> None:
 
 def _install_completion(ctx: typer.Context, value: bool) -> None:
     if value:
-        from vfioctl.buildtools import gencomp
-        typer.echo(gencomp.install(None, None, top=ctx.find_root().command))
+        from vfioctl.present import completion
+        typer.echo(completion.install(None, None, top=ctx.find_root().command))
         raise typer.Exit()
 
 
 def _show_completion(ctx: typer.Context, value: bool) -> None:
     if value:
         import sys
-        from vfioctl.buildtools import gencomp
-        sys.stdout.write(gencomp.generate(gencomp.detect_shell(None), top=ctx.find_root().command))
+        from vfioctl.present import completion
+        sys.stdout.write(completion.generate(completion.detect_shell(None), top=ctx.find_root().command))
         raise typer.Exit()
 
 
