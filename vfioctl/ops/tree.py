@@ -23,6 +23,7 @@ from __future__ import annotations
 from vfioctl.model import scope as sc
 from vfioctl.model.address import PciAddress
 from vfioctl.model.host import Host, PciFunction
+from vfioctl.model.topology import slot_of
 from vfioctl.ops.reports import TreeMark, TreeNode, TreeReport
 
 #: PCIe port types -> tree roles (config space, PCIe Capabilities register)
@@ -162,7 +163,9 @@ def build_tree(host: Host, targets: list[PciFunction] | None = None, *,
         for f in fns:
             if f.address not in keep or f.address in placed:
                 continue
-            s = host.slot_for(f.address) if not f.is_vf else None
+            # the model's pdev->slot (bus-wide pciehp slots on newer kernels),
+            # as the planner has it; a VF drawn below its PF is in the PF's place
+            s = None if pf is not None and f.physfn == pf.address else slot_of(host, f)
             if s is None:
                 out.append(fnode(f))
                 continue
