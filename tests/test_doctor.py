@@ -258,8 +258,10 @@ def test_snapshot_keeps_what_doctor_reads(cli, tmp_path):
 
 
 def test_readme_example_is_current(cli, tmp_path, monkeypatch):
-    """The README's doctor example is what the tool prints."""
+    """The README's doctor example is what the tool prints (in a pipe without
+    COLUMNS: whole lines)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("COLUMNS")
     readme = (RECORDED.parents[2] / "README.md").read_text()
     block = readme.split("$ vfioctl --demo doctor --no-host 82:00.0\n", 1)[1].split("$ echo $?", 1)[0]
     r = cli(["--demo", "--format", "plain", "doctor", "--no-host", "82:00.0"])

@@ -57,6 +57,9 @@ def test_narrow_terminal_goldens(cli, build, monkeypatch, width, fmt, cmd):
     for f in listing["functions"]:
         if cmd == "list":
             assert f["address"] in whole
+    if fmt == "plain" and width < 200:
+        # plain text fits COLUMNS (tests/test_narrow_plain.py: every command)
+        assert all(len(line) <= width for line in r.out.splitlines()), r.out
     if cmd == "list":
         if width < 200:
             assert "…" in r.out, "NAME shrinks with an ellipsis on narrow terminals"

@@ -144,11 +144,15 @@ ENVIRONMENT = {
                           "VFIO_DEVICE_BIND_IOMMUFD@0000:81:00.1=EAGAIN; OP may also be "
                           "open with @/dev/vfio/N.",
     "NO_COLOR": "When set (to anything), no colour is used in tables.",
-    "COLUMNS": "Width the tables are fitted to: with --format table when standard output "
-               "is not a terminal, and with plain text when set (a pipe without it gets "
+    "COLUMNS": "Width the output is fitted to: with --format table when standard output "
+               "is not a terminal, and with plain text when set (plain text on a terminal "
+               "without it takes the terminal's width; a pipe or file without it gets "
                "whole lines). On a narrow terminal NAME is shortened with an ellipsis "
                "first, then optional columns are left out (a note says which); "
-               "addresses, ids and node names are never broken.",
+               "addresses, ids and node names are never broken. When the remaining "
+               "columns still cannot sit side by side, plain text prints each row as a "
+               "block of HEADER value lines, long values continued on the next lines "
+               "(nothing is cut): no plain line is wider than COLUMNS.",
     "XDG_CACHE_HOME": "The bundled demo host (--demo) is built once under "
                       "$XDG_CACHE_HOME/vfioctl (default ~/.cache/vfioctl).",
     "SHELL": "vfioctl completion uses its basename (bash, zsh or fish) when no shell is "

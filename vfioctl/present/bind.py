@@ -13,7 +13,7 @@ refusal, nothing to do).
 from __future__ import annotations
 
 from vfioctl.present.jsondoc import doc
-from vfioctl.present.output import Canvas
+from vfioctl.present.output import Canvas, Col
 
 
 def guard_doc(g) -> dict:
@@ -104,7 +104,8 @@ def render_plan(p: dict, c: Canvas, command: str) -> None:
                       ("ok" if f["action"] in ("bind", "unbind") else "dim"))
     title = (f"{command} {' '.join(p['targets'])}"
              + (f" to {p['driver']} ({p['driver_choice']})" if p.get("driver") else ""))
-    c.table(["FUNCTION", "ROLE", "GROUP", "ACTION", "DRIVER NOW -> AFTER", "HELD BY", "GUARDS"],
+    c.table(["FUNCTION", "ROLE", "GROUP", "ACTION", Col("DRIVER NOW -> AFTER", wrap=True),
+             Col("HELD BY", wrap=True), Col("GUARDS", wrap=True)],
             rows, styles, title=title)
     for g in p["guards"]:
         c.bullet(f"{g['code']}: {g['message']}" + (" [forced]" if g["forced"] else ""),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from vfioctl.model.doctor import DoctorReport, Finding
 from vfioctl.present.jsondoc import doc
-from vfioctl.present.output import Canvas
+from vfioctl.present.output import Canvas, Col
 
 STATUS_STYLE = {"pass": "ok", "warn": "warn", "fail": "bad", "cannot-tell": "dim"}
 STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "cannot-tell": "CANNOT TELL"}
@@ -52,7 +52,7 @@ def render_doctor(d: dict, c: Canvas, *, verbose: bool = False) -> None:
         idx = sorted(range(len(rows)), key=lambda i: (order.get(rows[i][2], len(order)),
                                                      rows[i][1].endswith(" more")))
         rows, styles = [rows[i] for i in idx], [styles[i] for i in idx]
-        c.table(["STATUS", "CHECK", "SUBJECT", "MEANING"], rows, styles)
+        c.table(["STATUS", "CHECK", "SUBJECT", Col("MEANING", wrap=True)], rows, styles)
         todo = [f for f in d["findings"] if f["status"] != "pass" and f["remedy"]]
         if todo:
             c.line("")

@@ -26,7 +26,8 @@ class Col(str):
     header is an essential, unbreakable column):
 
     * ``flex``: shrinks first, cut with an ellipsis (NAME);
-    * ``wrap``: may wrap between words, never inside one (HELD BY, MEMBERS);
+    * ``wrap``: may wrap between words, never inside one, its header too
+      (HELD BY, MEMBERS);
     * ``drop``: optional, dropped when the rest cannot fit, lowest number first.
 
     Addresses, ids and node names are never broken: a column that is neither
@@ -61,8 +62,8 @@ def fit_columns(headers, rows, width: int | None, edge: int = 0, gap: int = 2):
         h = headers[i]
         if _attr(h, "flex", False):
             return min(nat[i], max(len(h), FLEX_MIN))
-        if _attr(h, "wrap", False):
-            return max([len(h)] + [len(t) for r in rows for t in r[i].split()])
+        if _attr(h, "wrap", False):     # the header wraps too, between its words
+            return max([len(t) for t in h.split()] + [len(t) for r in rows for t in r[i].split()])
         return nat[i]
 
     vis = list(range(n))
@@ -114,6 +115,37 @@ def soft_wrap(text: str, width: int) -> list[str]:
     return out
 
 
+def table_width(vis, widths, edge: int = 0, gap: int = 2) -> int:
+    """Columns a table of the ``fit_columns`` answer takes."""
+    return sum(widths[i] for i in vis) + gap * (len(vis) - 1) + edge
+
+
+def hard_wrap(text: str, width: int) -> list[str]:
+    """:func:`soft_wrap`, then a piece still wider than ``width`` (one token with
+    no space or "/" to break at) cut across lines: nothing is lost, only moved."""
+    width = max(width, 1)
+    out: list[str] = []
+    for line in soft_wrap(text, width):
+        while len(line) > width:
+            out.append(line[:width])
+            line = line[width:]
+        out.append(line)
+    return out
+
+
+def fill(first: str, text: str, rest: str, width: int | None) -> list[str]:
+    """``first + text`` as lines of at most ``width`` (None: one line), broken as
+    :func:`soft_wrap` says, the continuation lines starting with ``rest``."""
+    line = first + text
+    if not width or len(line) <= width:
+        return [line]
+    head = soft_wrap(text, width - len(first))
+    out = [first + head[0]]
+    if len(head) > 1:
+        out += [rest + x for x in soft_wrap(" ".join(head[1:]), width - len(rest))]
+    return out
+
+
 def _dropped_note(dropped) -> str:
     return (f"(narrow terminal: {', '.join(dropped)} not shown; --json shows everything)"
             if dropped else "")
@@ -137,23 +169,24 @@ class Canvas:
 
 
 class PlainCanvas(Canvas):
-    """Aligned plain text.  ``width`` (from ``COLUMNS`` when set, else none: a
-    pipe gets whole lines) makes tables fit as :func:`fit_columns` says."""
+    """Aligned plain text.  ``width`` (``COLUMNS`` when set, else the terminal's
+    width when drawing on one, else none: a pipe gets whole lines) makes tables
+    fit as :func:`fit_columns` says; a table whose essential columns cannot sit
+    side by side in it is drawn as one block of ``HEADER  value`` lines per row
+    (as ``psql``'s expanded display), long values wrapped, never cut."""
 
     def __init__(self, stream, width: int | None = None):
         self.s = self.stream = stream
         self.width = width
 
     def title(self, text: str) -> None:
-        self.s.write(safe(text) + "\n")
+        self.line(text)
 
     def line(self, text: str = "", style: str | None = None) -> None:
         text = safe(text)
         if self.width and len(text) > self.width:
-            indent = " " * (len(text) - len(text.lstrip(" ")) + 2)
-            lines = soft_wrap(text, self.width)
-            text = "\n".join([lines[0]] + [indent + x for x in soft_wrap(
-                " ".join(lines[1:]), self.width - len(indent))]) if len(lines) > 1 else text
+            lead = len(text) - len(text.lstrip(" "))
+            text = "\n".join(fill(text[:lead], text[lead:], " " * (lead + 2), self.width))
         self.s.write(text + "\n")
 
     def kv(self, pairs) -> None:
@@ -162,7 +195,14 @@ class PlainCanvas(Canvas):
         pairs = [(safe(k), safe(v)) for k, v in pairs]
         w = max(len(k) for k, _ in pairs)
         for k, v in pairs:
-            lines = soft_wrap(v, self.width - w - 4) if self.width else [v]
+            room = self.width - w - 4 if self.width else None
+            lines = soft_wrap(v, room) if room else [v]
+            if room and (any(len(x) > room for x in lines) or len(lines) > 1 and room < 24):
+                # too little room beside the keys: the value below its key
+                self.s.write(f"  {k}:\n")
+                for more in hard_wrap(v, self.width - 4):
+                    self.s.write(f"    {more}\n")
+                continue
             self.s.write(f"  {k + ':':<{w + 1}} {lines[0]}\n")
             for more in lines[1:]:
                 self.s.write(f"  {'':<{w + 1}} {more}\n")
@@ -173,6 +213,8 @@ class PlainCanvas(Canvas):
             self.s.write(safe(title) + "\n")
         rows = [[safe(c) for c in r] for r in rows]
         vis, widths, dropped = fit_columns(headers, rows, self.width)
+        if self.width and vis and table_width(vis, widths) > self.width:
+            return self._records(headers, rows, vis, dropped)
         last = vis[-1] if vis else None
 
         def fmt(r) -> list[str]:
@@ -198,8 +240,35 @@ class PlainCanvas(Canvas):
         self.s.write("\n".join(out) + "\n")
         return dropped
 
+    def _records(self, headers, rows, vis, dropped):
+        """The rows of a table too wide for ``self.width``, one block each: a
+        ``HEADER  value`` line per shown column, a long value continued below
+        itself (after a space, else a "/", else cut: never left out), blocks
+        apart by an empty line."""
+        w = self.width
+        lw = max(len(str(headers[i])) for i in vis)
+        inline = w - lw - 2 >= 16       # else each value below its header
+        out: list[str] = []
+        for k, r in enumerate(rows):
+            if k:
+                out.append("")
+            for i in vis:
+                h = str(headers[i])
+                if inline:
+                    vals = hard_wrap(r[i], w - lw - 2)
+                    out.append(f"{h:<{lw}}  {vals[0]}".rstrip())
+                    out.extend((" " * (lw + 2) + v).rstrip() for v in vals[1:])
+                else:
+                    out.extend(hard_wrap(h, w))
+                    out.extend(("  " + v).rstrip() for v in hard_wrap(r[i], w - 2))
+        if dropped:
+            out += [""] * bool(out) + hard_wrap(_dropped_note(dropped), w)
+        self.s.write("\n".join(out) + "\n" if out else "")
+        return dropped
+
     def bullet(self, text: str, style: str | None = None, mark: str = "-") -> None:
-        self.s.write(f"  {mark} {safe(text)}\n")
+        lead = f"  {mark} "
+        self.s.write("\n".join(fill(lead, safe(text), " " * len(lead), self.width)) + "\n")
 
     def segments(self, parts) -> None:
         self.s.write("".join(safe(t) for t, _ in parts).rstrip() + "\n")
@@ -298,17 +367,17 @@ class Output:
         self.lines = False      # JSON lines already written (watch)
 
     def canvas(self) -> Canvas:
-        width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else None
+        width = _columns()
         if self.fmt == "table":
             # colour only on a terminal or when forced (FORCE_COLOR); NO_COLOR wins (rich)
             return RichCanvas(self.stdout, width=width)
-        return PlainCanvas(self.stdout, width=width)
+        return PlainCanvas(self.stdout, width=width or _tty_width(self.stdout))
 
     def diag_canvas(self) -> Canvas:
         """A canvas on stderr, for what is shown before a prompt or during an action."""
         if self.fmt == "table" and _isatty(self.stderr):
             return RichCanvas(self.stderr)
-        return PlainCanvas(self.stderr)
+        return PlainCanvas(self.stderr, width=_columns() or _tty_width(self.stderr))
 
     def emit(self, document: dict, human: Callable[[Canvas], None]) -> None:
         self.emitted = True
@@ -408,6 +477,23 @@ def _write_compact(document: dict, write) -> None:
             write(("[" if first else ",") + enc(chunk)[1:-1])
         write("]")
     write("}" if sep == "," else "{}")
+
+
+def _columns() -> int | None:
+    """``COLUMNS``, when set to a width."""
+    c = os.environ.get("COLUMNS", "")
+    return int(c) if c.isdigit() and int(c) > 0 else None
+
+
+def _tty_width(stream) -> int | None:
+    """The width of the terminal ``stream`` draws on; None when it is not one
+    (a pipe or a file gets whole lines: scripts read them)."""
+    if not _isatty(stream):
+        return None
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _isatty(stream) -> bool:
