@@ -220,3 +220,30 @@ def test_records_never_exceed_even_a_tiny_width():
         joined = "".join(ln.strip() for ln in lines)
         assert "0000:82:00.1[snd_hda_intel]" in joined.replace(",", ", ").replace(" ", "") or \
             "0000:82:00.1[snd_hda_intel]" in joined
+
+
+@pytest.mark.parametrize("name", ["demo", "pcie-switch", "rec:qemu-q35-intel-iommu",
+                                  "rec:qemu-q35-sriov-newer"])
+def test_tree_fits_40_columns(cli, tree, monkeypatch, name):
+    """tree at 40 columns (deep switches): a role too long to sit beside its
+    address goes below it, with the details, and a detail too long for a line
+    of its own is broken between its words.  Only a single word wider than the
+    room left by the indentation (a holder's comm(pid) five levels down) may
+    pass the width; every address is still there, whole."""
+    root = tree(name)
+    dev = TREES[name][0]
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    listing = _json(cli, root, ["list"], monkeypatch)
+    monkeypatch.setenv("COLUMNS", "40")
+    out = cli(["--root", root, "--format", "plain", "tree", "--all", dev]).out
+    for ln in out.splitlines():
+        if len(ln) > 40:
+            assert len(ln.lstrip("│├└─ ").split()) == 1, ln
+    assert {f["address"] for f in listing["functions"]} <= set(
+        re.findall(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]", out))
+    # the roles are still said, continued below when they do not fit beside
+    monkeypatch.setenv("COLUMNS", "200")
+    wide = cli(["--root", root, "--format", "plain", "tree", "--all", dev]).out
+    for role in ("switch downstream port", "switch upstream port", "PCIe-to-PCI bridge"):
+        words = " ".join(w for w in out.split() if w.strip("│├└─"))   # no tree glyphs
+        assert wide.count(role) == words.count(role), role

@@ -10,8 +10,9 @@ format (``tree --dot``).  The text and DOT views draw the very document
 
 Text: UTF-8 box drawing, or ASCII when the output cannot show it
 (:func:`use_unicode`); lines fit the canvas's width (long names are shortened
-first, with an ellipsis; then the details move to continuation lines;
-addresses are never broken).  Every string of the document goes through
+first, with an ellipsis; then the details move to continuation lines, a role
+too long to sit beside its address with them, a detail too long for a line of
+its own broken between its words; addresses are never broken).  Every string of the document goes through
 :func:`vfioctl.model.text.safe` before the text and DOT views draw it (names
 and comms come from files a stranger may write); the JSON keeps the exact
 text.
@@ -227,6 +228,9 @@ def _fit(prefix: str, cont: str, n: dict, resets, g: Glyphs, width: int | None):
     first = [(prefix, "tree"), (head, hstyle)]
     for t, s in labels:
         first += [(SEP, None), (t, s)]
+    if width is not None and sum(len(t) for t, _ in first) > width:
+        # not even the role fits beside the address: it goes below, with the rest
+        first, marks = first[:2], labels + marks
 
     def length(segs):
         return sum(len(t) for t, _ in segs)
@@ -253,7 +257,14 @@ def _fit(prefix: str, cont: str, n: dict, resets, g: Glyphs, width: int | None):
             line += [(SEP, None), (ellipsize(name, room, g.ell), None)]
     lines = [line]
     cur: list = [(cont, "tree")]
+    chunks = []
     for t, s in marks + details:    # what the reset does first
+        room = width - len(cont) - len(SEP)
+        # a chunk too long for a line of its own is broken between its words
+        chunks += ([(x, s) for x in textwrap.wrap(t, room, break_long_words=False,
+                                                  break_on_hyphens=False)]
+                   if len(t) > room > 0 else [(t, s)])
+    for t, s in chunks:
         if len(cur) > 1 and length(cur) + len(SEP) + len(t) > width:
             lines.append(cur)
             cur = [(cont, "tree")]
