@@ -54,9 +54,9 @@ def _words(text: str) -> set[str]:
     return {w.rstrip(",;") for x in text.split() for w in x.split("/") if w.rstrip(",;")}
 
 
-def _plain(cli, root, args, width, monkeypatch):
+def _plain(cli, root, args, width, monkeypatch, fmt="plain"):
     monkeypatch.setenv("COLUMNS", str(width))
-    r = cli(["--root", root, "--format", "plain", *args])
+    r = cli(["--root", root, "--format", fmt, *args])
     assert r.code in (0, 1, 6, 10, 13), (args, r.code, r.err)   # the verdicts, no error
     over = [ln for ln in r.out.splitlines() if len(ln) > width]
     assert not over, f"{args} at {width} columns:\n" + "\n".join(over)
@@ -70,8 +70,11 @@ def _json(cli, root, args, monkeypatch):
     return r.json()
 
 
+@pytest.mark.parametrize("fmt", ["plain", "table"])
 @pytest.mark.parametrize("name", sorted(TREES))
-def test_every_plain_command_fits_and_loses_nothing(cli, tree, monkeypatch, name):
+def test_every_plain_command_fits_and_loses_nothing(cli, tree, monkeypatch, name, fmt):
+    """Plain text, and the tables (rich) too: the same block layout when the
+    essential columns cannot sit side by side."""
     root = tree(name)
     dev, ep = TREES[name]
     listing = _json(cli, root, ["list"], monkeypatch)
@@ -83,12 +86,12 @@ def test_every_plain_command_fits_and_loses_nothing(cli, tree, monkeypatch, name
     for width in WIDTHS:
         # list: every function, whole, with its driver and group; NAME may be
         # shortened and the optional columns left out, as documented
-        out = _plain(cli, root, ["list"], width, monkeypatch)
+        out = _plain(cli, root, ["list"], width, monkeypatch, fmt)
         words = _words(out)
         for f in listing["functions"]:
             assert {f["address"], f["driver"] or "-", str(f["iommu_group"] or "-")} <= words
         # groups: every member with its driver, whole; the node; the blockers
-        out = _plain(cli, root, ["groups"], width, monkeypatch)
+        out = _plain(cli, root, ["groups"], width, monkeypatch, fmt)
         words = _words(out)
         for g in groups["groups"]:
             for a in g["members"]:
@@ -100,29 +103,29 @@ def test_every_plain_command_fits_and_loses_nothing(cli, tree, monkeypatch, name
                 assert {b["address"], b["driver"]} <= words
         # doctor: every finding's check, subject and meaning (compact: a
         # device's passing checks share a row, named there)
-        out = _plain(cli, root, ["doctor"], width, monkeypatch)
+        out = _plain(cli, root, ["doctor"], width, monkeypatch, fmt)
         words = _words(out)
         for f in doctor["findings"]:
             assert {f["check"], f["subject"]} <= words, f
             if f["status"] != "pass" or f["subject"] == "host":
                 assert _words(f["meaning"]) <= _words(out), f
-        out = _plain(cli, root, ["doctor", "--verbose"], width, monkeypatch)
+        out = _plain(cli, root, ["doctor", "--verbose"], width, monkeypatch, fmt)
         for f in doctor["findings"]:
             assert _words(f["meaning"]) | _words(f["remedy"] or "") <= _words(out), f
         # show and reset-info: the affected functions and every reason
         plan = show["reset"]
         for cmd in (["show", dev], ["reset-info", dev]):
-            out = _plain(cli, root, cmd, width, monkeypatch)
+            out = _plain(cli, root, cmd, width, monkeypatch, fmt)
             words = _words(out)
             assert {a["address"] for a in plan["affected"]} <= words, (cmd, out)
             for v in plan["verdicts"].values():
                 for r in v["reasons"]:
                     assert _words(r["message"]) <= words, (cmd, r["message"], out)
-        out = _plain(cli, root, ["check", dev], width, monkeypatch)
+        out = _plain(cli, root, ["check", dev], width, monkeypatch, fmt)
         for r in check["resets"][0]["reasons"]:
             assert _words(r["message"]) <= _words(out), r
         # bind --dry-run: the plan's table (every function, its holders and guards)
-        out = _plain(cli, root, ["bind", ep, "--dry-run"], width, monkeypatch)
+        out = _plain(cli, root, ["bind", ep, "--dry-run"], width, monkeypatch, fmt)
         words = _words(out)
         for f in bind["plan"]["functions"]:
             assert {f["address"], f["role"], f["action"]} <= words

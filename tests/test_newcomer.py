@@ -57,8 +57,8 @@ def test_narrow_terminal_goldens(cli, build, monkeypatch, width, fmt, cmd):
     for f in listing["functions"]:
         if cmd == "list":
             assert f["address"] in whole
-    if fmt == "plain" and width < 200:
-        # plain text fits COLUMNS (tests/test_narrow_plain.py: every command)
+    if width < 200:
+        # plain text and tables fit COLUMNS (tests/test_narrow_plain.py: every command)
         assert all(len(line) <= width for line in r.out.splitlines()), r.out
     if cmd == "list":
         if width < 200:

@@ -150,9 +150,10 @@ ENVIRONMENT = {
                "whole lines). On a narrow terminal NAME is shortened with an ellipsis "
                "first, then optional columns are left out (a note says which); "
                "addresses, ids and node names are never broken. When the remaining "
-               "columns still cannot sit side by side, plain text prints each row as a "
-               "block of HEADER value lines, long values continued on the next lines "
-               "(nothing is cut): no plain line is wider than COLUMNS.",
+               "columns still cannot sit side by side, tables and plain text print each "
+               "row as a block of HEADER value lines, long values continued on the next "
+               "lines (nothing is cut), and long lines wrap between words: no line is "
+               "wider than COLUMNS (except a single word longer than it in a deep tree).",
     "XDG_CACHE_HOME": "The bundled demo host (--demo) is built once under "
                       "$XDG_CACHE_HOME/vfioctl (default ~/.cache/vfioctl).",
     "SHELL": "vfioctl completion uses its basename (bash, zsh or fish) when no shell is "

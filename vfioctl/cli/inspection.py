@@ -31,8 +31,8 @@ def list_cmd(
     error (exit status 3), as for 'groups N'; a filter that matches nothing
     prints an empty table.  On a narrow terminal NAME is shortened first, then
     NUMA, CLASS, IDS, HELD BY and HOT RESET are left out, in that order; when
-    the rest still does not fit, plain text shows one block of COLUMN value
-    lines per function (see COLUMNS)."""
+    the rest still does not fit, one block of COLUMN value lines per function
+    is shown (see COLUMNS)."""
     from vfioctl.ops import inspect
     if hide:   # the table renderer only when a column is left out (not on the --json path)
         from vfioctl.errors import UsageError

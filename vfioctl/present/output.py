@@ -146,6 +146,32 @@ def fill(first: str, text: str, rest: str, width: int | None) -> list[str]:
     return out
 
 
+def record_lines(headers, rows, vis, width: int) -> list[tuple[int | None, str, str]]:
+    """A table whose essential columns cannot sit side by side in ``width``, as
+    one block per row (as ``psql``'s expanded display): a ``HEADER  value`` line
+    per shown column, a long value continued below itself (after a space, else
+    a "/", else cut: never left out), blocks apart by an empty line.  Each line
+    is ``(row index, label part, value part)``; the row index is None for the
+    empty line between blocks, and the label part is blank on continuations."""
+    lw = max(len(str(headers[i])) for i in vis)
+    inline = width - lw - 2 >= 16       # else each value below its header
+    out: list[tuple[int | None, str, str]] = []
+    for k, r in enumerate(rows):
+        if k:
+            out.append((None, "", ""))
+        for i in vis:
+            h = str(headers[i])
+            if inline:
+                vals = hard_wrap(r[i], width - lw - 2)
+                out.append((k, f"{h:<{lw}}  ", vals[0].rstrip()))
+                out.extend((k, " " * (lw + 2), v.rstrip()) for v in vals[1:])
+            else:
+                out.extend((k, x, "") for x in hard_wrap(h, width))
+                out.extend((k, "  ", v.rstrip()) for v in hard_wrap(r[i], width - 2))
+    # a label with nothing after it ends where its text ends
+    return [(k, lab.rstrip() if not val else lab, val) for k, lab, val in out]
+
+
 def _dropped_note(dropped) -> str:
     return (f"(narrow terminal: {', '.join(dropped)} not shown; --json shows everything)"
             if dropped else "")
@@ -241,28 +267,11 @@ class PlainCanvas(Canvas):
         return dropped
 
     def _records(self, headers, rows, vis, dropped):
-        """The rows of a table too wide for ``self.width``, one block each: a
-        ``HEADER  value`` line per shown column, a long value continued below
-        itself (after a space, else a "/", else cut: never left out), blocks
-        apart by an empty line."""
-        w = self.width
-        lw = max(len(str(headers[i])) for i in vis)
-        inline = w - lw - 2 >= 16       # else each value below its header
-        out: list[str] = []
-        for k, r in enumerate(rows):
-            if k:
-                out.append("")
-            for i in vis:
-                h = str(headers[i])
-                if inline:
-                    vals = hard_wrap(r[i], w - lw - 2)
-                    out.append(f"{h:<{lw}}  {vals[0]}".rstrip())
-                    out.extend((" " * (lw + 2) + v).rstrip() for v in vals[1:])
-                else:
-                    out.extend(hard_wrap(h, w))
-                    out.extend(("  " + v).rstrip() for v in hard_wrap(r[i], w - 2))
+        """The rows of a table too wide for ``self.width``, one block each
+        (:func:`record_lines`)."""
+        out = [label + value for _, label, value in record_lines(headers, rows, vis, self.width)]
         if dropped:
-            out += [""] * bool(out) + hard_wrap(_dropped_note(dropped), w)
+            out += [""] * bool(out) + hard_wrap(_dropped_note(dropped), self.width)
         self.s.write("\n".join(out) + "\n" if out else "")
         return dropped
 
@@ -289,7 +298,13 @@ class RichCanvas(Canvas):
         self.c.print(safe(text), style="bold", markup=False)
 
     def line(self, text: str = "", style: str | None = None) -> None:
-        self.c.print(safe(text), style=STYLES.get(style or "", None), markup=False)
+        # wrapped as plain text wraps it (between words, or after a "/" of a
+        # path), never folded inside a word
+        text = safe(text)
+        lead = len(text) - len(text.lstrip(" "))
+        for ln in fill(text[:lead], text[lead:], " " * (lead + 2), self.c.width):
+            self.c.print(ln, style=STYLES.get(style or "", None), markup=False,
+                         no_wrap=True, overflow="ignore", crop=False)
 
     def kv(self, pairs) -> None:
         from rich.table import Table
@@ -325,22 +340,30 @@ class RichCanvas(Canvas):
             st = styles[k] if styles else None
             # Text, not str: "[vfio-pci]" is data, not rich markup
             t.add_row(*(Text(r[i]) for i in vis), style=STYLES.get(st or "", None))
-        need = sum(widths[i] for i in vis) + 2 * (len(vis) - 1)
         width = self.c.width
-        # wider than the terminal only when even the essential columns cannot fit:
-        # then lines are long, but no address, id or node name is broken
-        self.c.width = max(width, need)
-        try:
+        if vis and table_width(vis, widths) > width:
+            # even the essential columns cannot sit side by side: one block per
+            # row, as plain text does (no address, id or node name is broken)
+            if title:
+                self.title(title)
+            for k, label, value in record_lines(headers, rows, vis, width):
+                st = STYLES.get((styles[k] if styles and k is not None else None) or "", "")
+                self.c.print(Text(label, style="bold") + Text(value, style=st), no_wrap=True,
+                             overflow="ignore", crop=False)
+        else:
             self.c.print(t)
-        finally:
-            self.c.width = width
         if dropped:
             self.c.print(_dropped_note(dropped), style="dim", markup=False)
         return dropped
 
     def bullet(self, text: str, style: str | None = None, mark: str = "-") -> None:
         from rich.text import Text
-        self.c.print(Text(f"  {mark} ") + Text(safe(text), style=STYLES.get(style or "", "")))
+        lead = f"  {mark} "
+        lines = fill("", safe(text), "", self.c.width - len(lead))
+        for n, ln in enumerate(lines):
+            self.c.print(Text(lead if n == 0 else " " * len(lead))
+                         + Text(ln, style=STYLES.get(style or "", "")),
+                         no_wrap=True, overflow="ignore", crop=False)
 
     def segments(self, parts) -> None:
         from rich.text import Text
