@@ -12,10 +12,10 @@ Text: UTF-8 box drawing, or ASCII when the output cannot show it
 (:func:`use_unicode`); lines fit the canvas's width (long names are shortened
 first, with an ellipsis; then the details move to continuation lines, a role
 too long to sit beside its address with them, a detail too long for a line of
-its own broken between its words; addresses are never broken).  Every string of the document goes through
-:func:`vfioctl.model.text.safe` before the text and DOT views draw it (names
-and comms come from files a stranger may write); the JSON keeps the exact
-text.
+its own broken between its words; addresses are never broken).  Every string
+of the document goes through :func:`vfioctl.model.text.safe` before the text
+and DOT views draw it (names and comms come from files a stranger may write);
+the JSON keeps the exact text.
 """
 
 from __future__ import annotations
