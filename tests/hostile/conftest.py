@@ -184,16 +184,22 @@ def check(r: Run, *, root: str | None, outside: str | None, json_mode: bool,
         assert not left, f"simulated process state left behind: {left}"
 
 
-def plant(p: str, kind: str) -> None:
-    """Put an odd file at ``p`` (whatever was there goes; parents are made):
-    ``fifo`` (blocks a reader that opens it), ``huge`` (300 MiB, sparse),
-    ``dir``, or ``chr`` (a character device like /dev/zero, endless if
-    opened: root only, skipped otherwise)."""
+def clear(p: str) -> None:
+    """Make room for a new entry at ``p``: whatever was there goes (a directory
+    with its contents, a link itself, not its target); its parents are made."""
     if os.path.isdir(p) and not os.path.islink(p):
         shutil.rmtree(p)
     elif os.path.lexists(p):
         os.unlink(p)
     os.makedirs(os.path.dirname(p), exist_ok=True)
+
+
+def plant(p: str, kind: str) -> None:
+    """Put an odd file at ``p`` (:func:`clear` first): ``fifo`` (blocks a
+    reader that opens it), ``huge`` (300 MiB, sparse), ``dir``, or ``chr`` (a
+    character device like /dev/zero, endless if opened: root only, skipped
+    otherwise)."""
+    clear(p)
     if kind == "fifo":
         os.mkfifo(p)
     elif kind == "huge":

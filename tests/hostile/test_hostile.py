@@ -14,7 +14,7 @@ import tempfile
 
 import pytest
 
-from .conftest import DEV, DEV1, check, plant, run, tmp_leftovers
+from .conftest import DEV, DEV1, check, clear, plant, run, tmp_leftovers
 
 VFIOCTL = [sys.executable, "-m", "vfioctl.cli.entry"]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -36,18 +36,13 @@ COMMANDS = (["list", "--json"], ["reset-info", "81:00.0", "--json"],
 
 def _plant(root: str, rel: str, target: str, outside: str) -> None:
     p = os.path.join(root, rel)
-    if os.path.isdir(p) and not os.path.islink(p):
-        shutil.rmtree(p)
-    elif os.path.lexists(p):
-        os.unlink(p)
-    os.makedirs(os.path.dirname(p), exist_ok=True)
+    clear(p)
     if target == "OUTSIDE":
         target = outside
     elif target == "LOOP":
         target = os.path.basename(p)
     elif target.endswith("OUTSIDE_REL"):
-        target = os.path.relpath(outside, os.path.dirname(p)) if False else \
-            "../" * (rel.count("/") + 3) + outside.lstrip("/")
+        target = "../" * (rel.count("/") + 3) + outside.lstrip("/")
     os.symlink(target, p)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from vfioctl.testing import doctor_scenarios as ds
 
-from .conftest import check, plant, run, tmp_leftovers
+from .conftest import check, clear, plant, run, tmp_leftovers
 
 BAIT = "b41t-from-outside"
 VERDICTS = (0, 1, 10, 13)   # doctor: pass, fail, cannot-tell, warn
@@ -69,14 +69,6 @@ def _path(root: str, rel: str) -> str:
     return os.path.join(root, rel.replace("GPU/", _gpu(root) + "/", 1))
 
 
-def _clear(p: str) -> None:
-    if os.path.isdir(p) and not os.path.islink(p):
-        shutil.rmtree(p)
-    elif os.path.lexists(p):
-        os.unlink(p)
-    os.makedirs(os.path.dirname(p), exist_ok=True)
-
-
 def _doctor(root: str):
     before = tmp_leftovers()
     r = run(["--root", root, "doctor", "--json", ds.GPU], timeout=15)
@@ -87,7 +79,7 @@ def _doctor(root: str):
 @pytest.mark.parametrize("place", FILES + DIRS + NODES)
 def test_doctor_links_never_leave_the_root(dtree, bait, place, target):
     p = _path(dtree, place)
-    _clear(p)
+    clear(p)
     name = os.path.basename(p)
     if target == "OUTSIDE":
         t = bait if place in DIRS else os.path.join(bait, name)
@@ -127,7 +119,7 @@ def test_doctor_link_out_is_cannot_tell_not_the_bait(dtree, bait):
     """A proc/cmdline leading out of the root to a command line with an ACS
     override: doctor cannot tell (it did not read it), it does not warn."""
     p = _path(dtree, "proc/cmdline")
-    _clear(p)
+    clear(p)
     os.symlink("../" * 8 + os.path.join(bait, "cmdline").lstrip("/"), p)
     r, _ = _doctor(dtree)
     f = {(x["check"], x["subject"]): x for x in r.json()["findings"]}

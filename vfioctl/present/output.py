@@ -162,14 +162,16 @@ def record_lines(headers, rows, vis, width: int) -> list[tuple[int | None, str, 
         for i in vis:
             h = str(headers[i])
             if inline:
-                vals = hard_wrap(r[i], width - lw - 2)
-                out.append((k, f"{h:<{lw}}  ", vals[0].rstrip()))
-                out.extend((k, " " * (lw + 2), v.rstrip()) for v in vals[1:])
+                lead, pieces = f"{h:<{lw}}  ", hard_wrap(r[i], width - lw - 2)
             else:
-                out.extend((k, x, "") for x in hard_wrap(h, width))
-                out.extend((k, "  ", v.rstrip()) for v in hard_wrap(r[i], width - 2))
-    # a label with nothing after it ends where its text ends
-    return [(k, lab.rstrip() if not val else lab, val) for k, lab, val in out]
+                out.extend((k, x.rstrip(), "") for x in hard_wrap(h, width))
+                lead, pieces = "  ", hard_wrap(r[i], width - 2)
+            for v in pieces:
+                v = v.rstrip()
+                # a label with nothing after it ends where its text ends
+                out.append((k, lead if v else lead.rstrip(), v))
+                lead = " " * len(lead)
+    return out
 
 
 def _dropped_note(dropped) -> str:
@@ -324,23 +326,8 @@ class RichCanvas(Canvas):
         from rich.text import Text
         # a rule under the header, no edges: columns 2 apart, as in plain text
         rows = [[safe(c) for c in r] for r in rows]
-        vis, widths, dropped = fit_columns(headers, rows, self.c.width)
-        t = Table(title=Text(safe(title)) if title else None, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
-                  show_edge=False, padding=(0, 1, 0, 0))
-        for i in vis:
-            h, w = headers[i], widths[i]
-            if _attr(h, "wrap", False):
-                t.add_column(str(h), width=w, min_width=w, max_width=w, overflow="fold")
-            elif _attr(h, "flex", False):
-                t.add_column(str(h), width=w, min_width=w, max_width=w, overflow="ellipsis",
-                             no_wrap=True)
-            else:
-                t.add_column(str(h), min_width=w, no_wrap=True, overflow="ignore")
-        for k, r in enumerate(rows):
-            st = styles[k] if styles else None
-            # Text, not str: "[vfio-pci]" is data, not rich markup
-            t.add_row(*(Text(r[i]) for i in vis), style=STYLES.get(st or "", None))
         width = self.c.width
+        vis, widths, dropped = fit_columns(headers, rows, width)
         if vis and table_width(vis, widths) > width:
             # even the essential columns cannot sit side by side: one block per
             # row, as plain text does (no address, id or node name is broken)
@@ -351,6 +338,22 @@ class RichCanvas(Canvas):
                 self.c.print(Text(label, style="bold") + Text(value, style=st), no_wrap=True,
                              overflow="ignore", crop=False)
         else:
+            t = Table(title=Text(safe(title)) if title else None, box=box.SIMPLE_HEAD,
+                      title_justify="left", pad_edge=False, show_edge=False,
+                      padding=(0, 1, 0, 0))
+            for i in vis:
+                h, w = headers[i], widths[i]
+                if _attr(h, "wrap", False):
+                    t.add_column(str(h), width=w, min_width=w, max_width=w, overflow="fold")
+                elif _attr(h, "flex", False):
+                    t.add_column(str(h), width=w, min_width=w, max_width=w,
+                                 overflow="ellipsis", no_wrap=True)
+                else:
+                    t.add_column(str(h), min_width=w, no_wrap=True, overflow="ignore")
+            for k, r in enumerate(rows):
+                st = styles[k] if styles else None
+                # Text, not str: "[vfio-pci]" is data, not rich markup
+                t.add_row(*(Text(r[i]) for i in vis), style=STYLES.get(st or "", None))
             self.c.print(t)
         if dropped:
             self.c.print(_dropped_note(dropped), style="dim", markup=False)
